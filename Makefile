@@ -1,0 +1,32 @@
+# `make demo`: environment + install + the main job.  `make test`: environment + install + tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# On this workplace's machines the data sits beside the checkout; elsewhere semsim downloads it.
+ifneq ($(wildcard ../shared/data),)
+export SEMSIM_DATA_DIR ?= $(abspath ../shared/data)
+endif
+export SEMSIM_CACHE_DIR ?= $(abspath .cache/corpora)
+
+.PHONY: demo test install clean
+
+$(BIN)/semsim: pyproject.toml requirements/cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements/cpu.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+install: $(BIN)/semsim
+
+demo: install
+	$(BIN)/semsim train --preset demo --out runs/demo
+	$(BIN)/semsim eval runs/demo
+	$(BIN)/semsim generate runs/demo --prompt "ROMEO:" --max-new-tokens 80 --top-k 50
+	@echo "loss curve: runs/demo/loss_curve.png"
+
+test: install
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) runs .cache

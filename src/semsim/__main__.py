@@ -1,0 +1,5 @@
+import sys
+
+from semsim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,216 @@
+"""The ``semsim`` command line: train, eval, generate, data prepare, presets, diagnose.
+
+Bad input is reported as one line on stderr with exit status 2; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from semsim.errors import SemsimError
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="raw corpora + tokenizer files (default $SEMSIM_DATA_DIR)")
+    p.add_argument("--cache-dir", help="prepared token files (default $SEMSIM_CACHE_DIR)")
+
+
+def _apply_data_flags(run, args) -> None:
+    if getattr(args, "data_dir", None):
+        run.data.data_dir = args.data_dir
+    if getattr(args, "cache_dir", None):
+        run.data.cache_dir = args.cache_dir
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_presets(args) -> int:
+    from semsim.presets import describe
+
+    width = max(len(n) for n, _ in describe())
+    for name, summary in describe():
+        print(f"{name:<{width}}  {summary}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from semsim.config import RunConfig
+    from semsim.plotting import plot_loss_curve
+    from semsim.presets import get_preset
+    from semsim.training import Trainer
+    from semsim.training.trainer import CHECKPOINT, METRICS
+
+    out = Path(args.out)
+    if args.resume and (out / CHECKPOINT).is_dir() and not (args.preset or args.config):
+        run = RunConfig.load(out / CHECKPOINT / "config.json")
+    elif args.config:
+        run = RunConfig.load(args.config)
+    else:
+        run = get_preset(args.preset or "demo")
+    run.override(args.overrides)
+    _apply_data_flags(run, args)
+    if args.time_budget is not None:
+        run.train.time_budget = args.time_budget
+    result = Trainer(run, out, resume=args.resume).fit()
+    png = plot_loss_curve(out / METRICS, out / "loss_curve.png")
+    summary = {
+        "step": result.step,
+        "val_loss": result.val_loss,
+        "val_ppl": result.val_ppl,
+        "tokens_per_s": result.tokens_per_s,
+        "wall_s": result.wall_s,
+        "checkpoint": str(out / CHECKPOINT),
+        "loss_curve": str(png),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _load(ckpt: str, args):
+    from semsim.training import load_model
+    from semsim.training.trainer import resolve_device
+
+    device = resolve_device(getattr(args, "device", "auto") or "auto")
+    model, run = load_model(_checkpoint_dir(ckpt), device=device)
+    _apply_data_flags(run, args)
+    return model, run, device
+
+
+def _checkpoint_dir(path: str) -> str:
+    """Accept a run folder as well as its checkpoint folder."""
+    p = Path(path)
+    return str(p / "checkpoint") if (p / "checkpoint" / "config.json").is_file() else path
+
+
+def cmd_eval(args) -> int:
+    from semsim.data import prepare_corpus, validation_windows
+    from semsim.evaluation import evaluate
+    from semsim.training.trainer import autocast_for
+
+    model, run, device = _load(args.checkpoint, args)
+    if args.corpus:
+        run.data.corpus = args.corpus
+    corpus = prepare_corpus(run.data, log=lambda m: print(m, file=sys.stderr))
+    windows = validation_windows(corpus.val, model.block_size, args.tokens or run.train.eval_tokens)
+    res = evaluate(model, windows, args.batch_size, device, autocast_for(device, run.train.dtype))
+    res.update(corpus=corpus.name, checkpoint=args.checkpoint)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    import torch
+
+    from semsim.data import gpt2_tokenizer, resolve_data_dir
+    from semsim.generation import generate
+
+    model, run, device = _load(args.checkpoint, args)
+    enc = gpt2_tokenizer(str(resolve_data_dir(run.data)))
+    ids = enc.encode_ordinary(args.prompt) or [enc.eot_token]
+    g = torch.Generator(device=device).manual_seed(args.seed)
+    out = generate(
+        model, torch.tensor([ids], device=device), args.max_new_tokens, args.temperature,
+        args.top_k, args.top_p, generator=g,
+    )
+    print(enc.decode(out[0].tolist()))
+    return 0
+
+
+def cmd_data_prepare(args) -> int:
+    from semsim.config import DataConfig
+    from semsim.data import prepare_corpus
+
+    cfg = DataConfig(corpus=args.corpus, train_token_cap=args.train_token_cap, val_fraction=args.val_fraction)
+    cfg.data_dir, cfg.cache_dir = args.data_dir, args.cache_dir
+    corpus = prepare_corpus(cfg, force=args.force)
+    print(json.dumps({"root": str(corpus.root), **corpus.manifest}, indent=2))
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from semsim.diagnostics import causal_probe
+
+    model, run, device = _load(args.checkpoint, args)
+    if args.name == "causal":
+        res = causal_probe(model, seq_len=args.seq_len)
+        print(json.dumps(res, indent=2))
+        return 0 if res["passed"] else 1
+    raise SemsimError(f"unknown diagnostic {args.name!r}")
+
+
+# ------------------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="semsim", description="physics-inspired language models")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("presets", help="list named presets").set_defaults(fn=cmd_presets)
+
+    t = sub.add_parser("train", help="train a model", description="train a model; extra arguments "
+                       "are overrides such as train.lr=3e-4 model.n_layer=4 data.corpus=tinystories")
+    t.add_argument("--preset", help="named preset (default: demo)")
+    t.add_argument("--config", help="YAML/JSON run config")
+    t.add_argument("--out", default="runs/latest", help="run folder (metrics, checkpoint, plots)")
+    t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--time-budget", type=float, help="wall-clock seconds; the LR schedule spans it")
+    _add_data_flags(t)
+    t.add_argument("overrides", nargs="*", help="section.field=value")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("eval", help="validation loss/perplexity of a checkpoint")
+    e.add_argument("checkpoint")
+    e.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
+    e.add_argument("--tokens", type=int, help="size of the validation slice")
+    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--device", default="auto")
+    _add_data_flags(e)
+    e.set_defaults(fn=cmd_eval)
+
+    g = sub.add_parser("generate", help="sample text from a checkpoint")
+    g.add_argument("checkpoint")
+    g.add_argument("--prompt", default="\n")
+    g.add_argument("--max-new-tokens", type=int, default=100)
+    g.add_argument("--temperature", type=float, default=0.8)
+    g.add_argument("--top-k", type=int, default=None)
+    g.add_argument("--top-p", type=float, default=None)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto")
+    _add_data_flags(g)
+    g.set_defaults(fn=cmd_generate)
+
+    d = sub.add_parser("data", help="corpus preparation")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dp = dsub.add_parser("prepare", help="tokenise a corpus into cached uint16 files")
+    dp.add_argument("corpus", nargs="?", default="tinyshakespeare")
+    dp.add_argument("--train-token-cap", type=int)
+    dp.add_argument("--val-fraction", type=float, default=0.1)
+    dp.add_argument("--force", action="store_true", help="rebuild even if cached")
+    _add_data_flags(dp)
+    dp.set_defaults(fn=cmd_data_prepare)
+
+    dg = sub.add_parser("diagnose", help="measurements of a model's dynamics")
+    dg.add_argument("name", choices=["causal"])
+    dg.add_argument("checkpoint", help="checkpoint folder or preset name")
+    dg.add_argument("--seq-len", type=int, default=32)
+    dg.add_argument("--device", default="auto")
+    _add_data_flags(dg)
+    dg.set_defaults(fn=cmd_diagnose)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except SemsimError as e:
+        print(f"semsim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("semsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

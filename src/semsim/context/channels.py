@@ -1,0 +1,120 @@
+"""The context channels ξ: causal summaries of the token states h_{≤t}.
+
+Each channel maps h (B, T, d) to ξ (B, T, C, d): C summaries of every prefix. All are linear
+time-invariant filters computed by the doubling scan of :mod:`semsim.context.scan`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from semsim.context.scan import diag_scan, matrix_scan
+
+
+class CumulativeMean(nn.Module):
+    """Vanilla SPLM: ξ_t = (1/t) Σ_{s≤t} h_s."""
+
+    n_channels = 1
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        t = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype).view(1, -1, 1)
+        return (h.cumsum(1) / t).unsqueeze(2)
+
+
+class MultiEMA(nn.Module):
+    """Multi-ξ: K parallel EMAs ξ^k_t = α_k ξ^k_{t-1} + (1-α_k) h_t with learnable decays α_k."""
+
+    def __init__(self, alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95), debias: bool = True):
+        super().__init__()
+        a = torch.tensor(alphas, dtype=torch.float32)
+        self.decay_logit = nn.Parameter(torch.log(a / (1 - a)))  # α = sigmoid(logit) stays in (0, 1)
+        self.n_channels = len(alphas)
+        # Debias (as Adam does) so that ξ is a weighted mean of h_{≤t} from the first token on,
+        # rather than being pulled toward the zero initial state; switch off for the raw EMA.
+        self.debias = debias
+
+    @property
+    def alphas(self) -> torch.Tensor:
+        return torch.sigmoid(self.decay_logit)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        a = self.alphas.to(h.dtype).view(-1, 1)  # (K, 1) broadcast over d
+        xi = diag_scan((1 - a) * h.unsqueeze(2), a)  # (B, T, K, d)
+        if self.debias:
+            t = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype).view(1, -1, 1, 1)
+            xi = xi / (1 - a.view(1, 1, -1, 1) ** t)
+        return xi
+
+
+def legt_matrices(n: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Continuous-time HiPPO-LegT (Legendre memory over a sliding window of length θ)."""
+    q = torch.arange(n, dtype=torch.float64)
+    r = (2 * q + 1).view(-1, 1) / theta
+    i, j = torch.meshgrid(q, q, indexing="ij")
+    A = r * torch.where(i < j, -1.0, (-1.0) ** (i - j + 1))
+    B = r * ((-1.0) ** q).view(-1, 1)
+    return A, B
+
+
+class HiPPOLegT(nn.Module):
+    """ξ_t = c_t, the N Legendre coefficients of the last θ states: c_t = Ā c_{t-1} + B̄ h_t.
+
+    Discretised by zero-order hold with unit step (exact for piecewise-constant input), via the
+    block exponential expm([[A, B], [0, 0]]) = [[Ā, B̄], [0, I]]. Fixed, not learned (as in HiPPO).
+    """
+
+    def __init__(self, n: int = 4, theta: float = 32.0):
+        super().__init__()
+        A, B = legt_matrices(n, theta)
+        M = torch.zeros(n + 1, n + 1, dtype=torch.float64)
+        M[:n, :n], M[:n, n:] = A, B
+        E = torch.linalg.matrix_exp(M)
+        self.register_buffer("A_bar", E[:n, :n].float(), persistent=False)
+        self.register_buffer("B_bar", E[:n, n].float(), persistent=False)
+        self.n_channels = n
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        u = self.B_bar.to(h.dtype).view(1, 1, -1, 1) * h.unsqueeze(2)  # (B, T, N, d)
+        return matrix_scan(u, self.A_bar.to(h.dtype))
+
+
+class S4D(nn.Module):
+    """Diagonal state-space channels: N complex modes x_t = Ā x_{t-1} + B̄ h_t, K real outputs.
+
+    Ā = exp(Δλ) with λ = -exp(log_re) + i·im (S4D-Lin init: re = -1/2, im = πn), B̄ = (Ā - 1)/λ
+    (zero-order hold), y^k_t = Re Σ_n C_kn x_{t,n}. λ, Δ and C are learned.
+    """
+
+    def __init__(self, n_modes: int = 16, n_out: int = 4, dt_min: float = 1e-2, dt_max: float = 1e-1):
+        super().__init__()
+        self.log_neg_re = nn.Parameter(torch.full((n_modes,), math.log(0.5)))
+        self.im = nn.Parameter(math.pi * torch.arange(n_modes, dtype=torch.float32))
+        log_dt = torch.linspace(math.log(dt_min), math.log(dt_max), n_modes)
+        self.log_dt = nn.Parameter(log_dt)
+        self.C = nn.Parameter(torch.randn(n_out, n_modes, 2) * (0.5 / math.sqrt(n_modes)))
+        self.n_channels = n_out
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        lam = torch.complex(-torch.exp(self.log_neg_re), self.im)
+        dt = torch.exp(self.log_dt)
+        a = torch.exp(dt * lam)  # (N,)
+        b = (a - 1) / lam
+        u = b.view(1, 1, -1, 1) * h.float().unsqueeze(2).to(torch.complex64)  # (B, T, N, d)
+        x = diag_scan(u, a.view(-1, 1))
+        C = torch.view_as_complex(self.C.contiguous())  # (K, N)
+        return torch.einsum("kn,btnd->btkd", C, x).real.to(h.dtype)
+
+
+def make_channel(kind: str, **kw) -> nn.Module:
+    if kind == "cummean":
+        return CumulativeMean()
+    if kind == "ema":
+        return MultiEMA(tuple(kw.get("alphas", (0.25, 0.5, 0.75, 0.95))), kw.get("debias", True))
+    if kind == "legt":
+        return HiPPOLegT(kw.get("n", 4), kw.get("theta", 32.0))
+    if kind == "s4d":
+        return S4D(kw.get("modes", 16), kw.get("n", 4))
+    raise ValueError(f"unknown context channel {kind!r} (cummean, ema, legt, s4d)")

@@ -1,0 +1,275 @@
+"""Prepared corpora: text → memory-mapped uint16 token files + a JSON manifest.
+
+Layout of a prepared corpus (under the cache directory)::
+
+    <cache>/<name>[-cap<N>]/
+        train.bin        uint16 tokens, documents separated by <|endoftext|> (50256)
+        val.bin          uint16 tokens
+        surprisal.npy    float32[50257], -log p(token) over train.bin, add-one smoothed
+        manifest.json    tokenizer, sources with sha256, token counts, options
+
+Preparation runs once: a later call whose sources still hash the same reuses the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from semsim.config import DataConfig
+from semsim.data.tokenizer import EOT_ID, EOT_TOKEN, VOCAB_SIZE, gpt2_tokenizer
+from semsim.errors import SemsimError
+
+TINYSHAKESPEARE_URL = (
+    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+)
+MANIFEST_VERSION = 1
+
+
+def resolve_data_dir(cfg: DataConfig) -> Path:
+    """Raw corpora and tokenizer files: flag > $SEMSIM_DATA_DIR > ~/.cache/semsim/data."""
+    d = cfg.data_dir or os.environ.get("SEMSIM_DATA_DIR") or "~/.cache/semsim/data"
+    return Path(d).expanduser()
+
+
+def resolve_cache_dir(cfg: DataConfig) -> Path:
+    d = cfg.cache_dir or os.environ.get("SEMSIM_CACHE_DIR") or "~/.cache/semsim/corpora"
+    return Path(d).expanduser()
+
+
+@dataclass
+class Corpus:
+    """A prepared corpus: memory-mapped train/val token streams plus the surprisal table."""
+
+    name: str
+    root: Path
+    train: np.ndarray
+    val: np.ndarray
+    surprisal: np.ndarray
+    manifest: dict
+
+    @classmethod
+    def open(cls, root: Path, val_token_cap: int | None = None) -> "Corpus":
+        try:
+            manifest = json.loads((root / "manifest.json").read_text())
+            train = np.memmap(root / "train.bin", dtype=np.uint16, mode="r")
+            val = np.memmap(root / "val.bin", dtype=np.uint16, mode="r")
+            surprisal = np.load(root / "surprisal.npy")
+        except (OSError, ValueError) as e:
+            raise SemsimError(f"prepared corpus at {root} is unreadable ({e}); delete it to rebuild") from None
+        if val_token_cap is not None:
+            val = val[:val_token_cap]
+        return cls(manifest["corpus"], root, train, val, surprisal, manifest)
+
+
+# ----------------------------------------------------------------------------- sources
+@dataclass
+class _Source:
+    """Where a corpus's text comes from: a train file and optionally a separate validation file."""
+
+    train: Path
+    val: Path | None  # None: the last val_fraction of the train stream is validation
+    split_docs: bool  # documents separated by <|endoftext|> lines
+
+
+def _locate(cfg: DataConfig) -> tuple[str, _Source]:
+    data_dir = resolve_data_dir(cfg)
+    name = cfg.corpus
+    if name == "tinyshakespeare":
+        path = data_dir / "tinyshakespeare" / "input.txt"
+        if not path.is_file():
+            path = _download(TINYSHAKESPEARE_URL, resolve_cache_dir(cfg) / "raw" / "tinyshakespeare.txt")
+        return name, _Source(path, None, split_docs=False)
+    if name == "tinystories":
+        root = data_dir / "tinystories"
+        train, val = root / "train.txt", root / "valid.txt"
+        if not train.is_file():
+            train, val = _tinystories_from_hub(resolve_cache_dir(cfg) / "raw" / "tinystories", root)
+        return name, _Source(train, val if val.is_file() else None, split_docs=True)
+    path = Path(name).expanduser()
+    if path.is_dir():  # a folder with train.txt [+ valid.txt]
+        train, val = path / "train.txt", path / "valid.txt"
+        if not train.is_file():
+            raise SemsimError(f"corpus folder {path} has no train.txt")
+        return path.name, _Source(train, val if val.is_file() else None, split_docs=True)
+    if path.is_file():
+        return path.stem, _Source(path, None, split_docs=True)
+    raise SemsimError(
+        f"unknown corpus {name!r}: use tinyshakespeare, tinystories, a .txt file or a folder "
+        "with train.txt/valid.txt"
+    )
+
+
+def _download(url: str, dest: Path) -> Path:
+    if dest.is_file():
+        return dest
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=20) as r:
+            data = r.read()
+        tmp = dest.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(dest)
+        return dest
+    except OSError as e:
+        raise SemsimError(
+            f"{dest.name} is not in the data directory and could not be downloaded ({e.__class__.__name__}); "
+            "put it under <data_dir>/tinyshakespeare/input.txt"
+        ) from None
+
+
+def _tinystories_from_hub(cache: Path, local_root: Path) -> tuple[Path, Path]:
+    """Write the hub dataset as local .txt files once (needs `datasets` and network)."""
+    train, val = cache / "train.txt", cache / "valid.txt"
+    if train.is_file():
+        return train, val
+    try:
+        import datasets  # optional dependency
+
+        ds = datasets.load_dataset("roneneldan/TinyStories")
+    except Exception as e:
+        raise SemsimError(
+            f"TinyStories not found at {local_root}/train.txt and the hub download failed "
+            f"({e.__class__.__name__}); put train.txt/valid.txt there"
+        ) from None
+    cache.mkdir(parents=True, exist_ok=True)
+    for split, path in (("train", train), ("validation", val)):
+        with open(path, "w") as f:
+            for row in ds[split]:
+                f.write(row["text"].strip() + f"\n{EOT_TOKEN}\n")
+    return train, val
+
+
+# ----------------------------------------------------------------------------- preparation
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _documents(path: Path, split_docs: bool) -> Iterator[str]:
+    """Stream documents: whole file, or text between ``<|endoftext|>`` lines."""
+    if not split_docs:
+        yield path.read_text(encoding="utf-8")
+        return
+    buf: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip() == EOT_TOKEN:
+                if buf:
+                    yield "".join(buf).strip("\n")
+                buf = []
+            else:
+                buf.append(line)
+    if buf and "".join(buf).strip():
+        yield "".join(buf).strip("\n")
+
+
+def _tokenize(path: Path, split_docs: bool, data_dir: Path, cap: int | None) -> np.ndarray:
+    """Token stream with EOT after every document; stops early once ``cap`` tokens are reached."""
+    enc = gpt2_tokenizer(str(data_dir))
+    out: list[np.ndarray] = []
+    total = 0
+    batch: list[str] = []
+
+    def flush() -> bool:
+        nonlocal total, batch
+        for ids in enc.encode_ordinary_batch(batch, num_threads=4):
+            ids.append(EOT_ID)
+            out.append(np.asarray(ids, dtype=np.uint16))
+            total += len(ids)
+        batch = []
+        return cap is not None and total >= cap
+
+    for doc in _documents(path, split_docs):
+        batch.append(doc)
+        if len(batch) >= 2048 and flush():
+            break
+    else:
+        flush()
+    tokens = np.concatenate(out) if out else np.zeros(0, dtype=np.uint16)
+    if not split_docs and len(tokens):  # a single-document corpus needs no trailing separator
+        tokens = tokens[:-1]
+    return tokens[:cap] if cap is not None else tokens
+
+
+def unigram_surprisal(tokens: np.ndarray, vocab_size: int = VOCAB_SIZE, alpha: float = 1.0) -> np.ndarray:
+    """−log p(token) with add-alpha smoothing, so unseen tokens get a finite (large) surprisal."""
+    counts = np.bincount(tokens.astype(np.int64), minlength=vocab_size).astype(np.float64)
+    p = (counts + alpha) / (counts.sum() + alpha * vocab_size)
+    return (-np.log(p)).astype(np.float32)
+
+
+def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
+    """Prepare (once) and open the corpus named by ``cfg``."""
+    name, src = _locate(cfg)
+    data_dir = resolve_data_dir(cfg)
+    slug = name + (f"-cap{cfg.train_token_cap}" if cfg.train_token_cap else "")
+    if src.val is None:
+        slug += f"-vf{cfg.val_fraction:g}"
+    root = resolve_cache_dir(cfg) / slug
+    sources = [src.train] + ([src.val] if src.val else [])
+    hashes = [{"path": str(p.resolve()), "sha256": _sha256(p), "bytes": p.stat().st_size} for p in sources]
+    manifest_path = root / "manifest.json"
+    if manifest_path.is_file() and not force:
+        try:
+            old = json.loads(manifest_path.read_text())
+            if old.get("version") == MANIFEST_VERSION and [s["sha256"] for s in old["sources"]] == [
+                s["sha256"] for s in hashes
+            ]:
+                return Corpus.open(root, cfg.val_token_cap)
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable manifest: rebuild
+
+    t0 = time.time()
+    log(f"preparing corpus {name} from {src.train} ...")
+    if src.val is None:
+        stream = _tokenize(src.train, src.split_docs, data_dir, None)
+        n_val = int(round(len(stream) * cfg.val_fraction))
+        train, val = stream[: len(stream) - n_val], stream[len(stream) - n_val :]
+        if cfg.train_token_cap is not None:
+            train = train[: cfg.train_token_cap]
+    else:
+        train = _tokenize(src.train, src.split_docs, data_dir, cfg.train_token_cap)
+        val = _tokenize(src.val, src.split_docs, data_dir, None)
+    if len(train) == 0 or len(val) == 0:
+        raise SemsimError(
+            f"corpus {name} is empty after tokenisation (train {len(train)} tokens, val {len(val)}); "
+            f"check {src.train}"
+        )
+
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    train.tofile(tmp / "train.bin")
+    val.tofile(tmp / "val.bin")
+    np.save(tmp / "surprisal.npy", unigram_surprisal(train))
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "corpus": name,
+        "tokenizer": {"name": "gpt2", "library": "tiktoken", "vocab_size": VOCAB_SIZE, "eot_id": EOT_ID},
+        "sources": hashes,
+        "train_tokens": int(len(train)),
+        "val_tokens": int(len(val)),
+        "train_token_cap": cfg.train_token_cap,
+        "val_split": "file" if src.val else f"last {cfg.val_fraction:g} of the stream",
+        "dtype": "uint16",
+        "surprisal": "-log((count+1)/(N+V)) over train.bin",
+        "seconds": round(time.time() - t0, 2),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)  # atomic publish: a killed preparation never leaves a half-written corpus
+    log(f"prepared {name}: {len(train):,} train / {len(val):,} val tokens in {manifest['seconds']}s -> {root}")
+    return Corpus.open(root, cfg.val_token_cap)

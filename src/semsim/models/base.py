@@ -1,0 +1,72 @@
+"""What every semsim model is: token ids → logits, plus optional auxiliary losses and extras.
+
+A family implements :meth:`LanguageModel.embed` (ids → layer-0 states) and
+:meth:`LanguageModel.forward_embeddings` (states → logits). Splitting the two is what lets one
+causal-violation probe perturb the input of *any* model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class LMOutput:
+    logits: torch.Tensor
+    loss: torch.Tensor | None = None  # mean next-token cross-entropy (nats)
+    aux_loss: torch.Tensor | None = None  # regularisers the trainer adds to the objective
+    extras: dict = field(default_factory=dict)  # diagnostics (energies, potentials, ...)
+
+
+class LanguageModel(nn.Module):
+    family: str = "?"
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def forward_embeddings(
+        self, x: torch.Tensor, idx: torch.Tensor, return_extras: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict]:  # pragma: no cover - abstract
+        """Layer-0 states (B, T, d) → (logits, aux_loss or None, extras)."""
+        raise NotImplementedError
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_extras: bool = False
+    ) -> LMOutput:
+        logits, aux, extras = self.forward_embeddings(self.embed(idx), idx, return_extras)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+        return LMOutput(logits, loss, aux, extras)
+
+    @property
+    def block_size(self) -> int:
+        return self.config.block_size
+
+    def num_params(self, exclude_embeddings: bool = False) -> int:
+        """Parameter count, shared (tied) tensors counted once."""
+        seen, n = set(), 0
+        for name, p in self.named_parameters():
+            if id(p) in seen or (exclude_embeddings and "wpe" in name):
+                continue
+            seen.add(id(p))
+            n += p.numel()
+        return n
+
+    # ------------------------------------------------------------------ HF-style loading
+    def save_pretrained(self, path: str | Path, run_config=None) -> None:
+        from semsim.training.checkpoint import save_model
+
+        save_model(path, self, run_config)
+
+    @classmethod
+    def from_pretrained(cls, path_or_preset: str | Path, device: str | torch.device = "cpu") -> "LanguageModel":
+        """Load a checkpoint folder, or build a fresh model from a preset name."""
+        from semsim.training.checkpoint import load_model
+
+        return load_model(path_or_preset, device=device)[0]

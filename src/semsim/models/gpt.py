@@ -1,0 +1,98 @@
+"""The attention baseline: a standard pre-LN GPT decoder (nanoGPT-shaped), tied embeddings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from semsim.models import register
+from semsim.models.base import LanguageModel
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50257
+    block_size: int = 512
+    d_model: int = 256
+    n_layer: int = 8
+    n_head: int = 8
+    mlp_ratio: int = 4
+    dropout: float = 0.0
+    bias: bool = True
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d: int, n_head: int, dropout: float, bias: bool):
+        super().__init__()
+        self.qkv = nn.Linear(d, 3 * d, bias=bias)
+        self.proj = nn.Linear(d, d, bias=bias)
+        self.n_head, self.dropout = n_head, dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.ln1 = nn.LayerNorm(d, bias=cfg.bias)
+        self.attn = CausalSelfAttention(d, cfg.n_head, cfg.dropout, cfg.bias)
+        self.ln2 = nn.LayerNorm(d, bias=cfg.bias)
+        self.mlp = nn.Sequential(
+            nn.Linear(d, cfg.mlp_ratio * d, bias=cfg.bias),
+            nn.GELU(),
+            nn.Linear(cfg.mlp_ratio * d, d, bias=cfg.bias),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+@register("gpt", GPTConfig)
+class GPT(LanguageModel):
+    def __init__(self, config: GPTConfig, **_context):
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        self.wpe = nn.Embedding(config.block_size, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.d_model, bias=config.bias)
+        self.apply(self._init)
+        # GPT-2's scaled init of residual projections: keeps the residual stream's variance flat in depth.
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight") or name.endswith("mlp.2.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, nn.Linear) and m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        pos = torch.arange(idx.size(1), device=idx.device)
+        return self.drop(self.wte(idx) + self.wpe(pos))
+
+    def forward_embeddings(self, x, idx, return_extras=False):
+        hidden = [x] if return_extras else None
+        for block in self.blocks:
+            x = block(x)
+            if hidden is not None:
+                hidden.append(x)
+        logits = self.ln_f(x) @ self.wte.weight.T  # tied embeddings
+        return logits, None, ({"hidden": hidden} if hidden is not None else {})

@@ -1,0 +1,185 @@
+"""SPLM — the scalar-potential language model of Semantic Simulation.
+
+Each token's hidden state h is a particle of mass m(x) with velocity v (v = 0 at layer 0).
+Every layer is one damped Euler step (:mod:`semsim.physics.integrator`) on a single learned
+potential V_θ(ξ, h) shared by all layers, where ξ is a causal summary of h_{≤t}
+(:mod:`semsim.context`). Logits are h·Eᵀ with the token embedding E tied.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from semsim.context import make_channel
+from semsim.models import register
+from semsim.models.base import LanguageModel
+from semsim.physics import TokenMass, damped_euler_step, step_energy
+from semsim.potentials import make_potential
+
+
+@dataclass
+class SPLMConfig:
+    vocab_size: int = 50257
+    block_size: int = 512
+    d_model: int = 256
+    n_layer: int = 8  # integration steps (weights shared across steps)
+    dt: float = 1.0
+    gamma: float = 0.30  # damping; fixed in the published setting
+    learn_gamma: bool = False
+    mass: str = "logfreq"  # logfreq | learned | constant
+    mass_scale: float = 1.0
+    context: str = "ema"  # cummean | ema | legt | s4d
+    ema_alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)
+    ema_debias: bool = True
+    context_channels: int = 4  # legt: Legendre coefficients; s4d: output channels
+    legt_theta: float = 32.0
+    s4d_modes: int = 16
+    # Where ξ is cut from the graph: "input" = ξ(h.detach()) (decay rates still learn),
+    # "output" = ξ(h).detach() (no gradient at all), "none" = fully differentiable.
+    detach_context: str = "input"
+    potential: str = "mlp"  # mlp | sq1 | sq2 | sq3 | sq4
+    hidden: int = 1024
+    depth: int = 3
+    act: str = "gelu"
+    wells: int = 8  # SQ3
+    rank: int = 4  # SQ2 / SQ4
+    tau: float = 1.0  # SQ3 temperature
+    residual_hidden: int = 128  # SQ4
+    force: str = "closed"  # closed | autograd (the published create_graph reference)
+    layer_norm: bool = True  # LayerNorm(h) after every step
+    v_reg: float = 0.01  # λ_V · mean(V²)
+    pos: str = "learned"  # learned | sinusoidal | none
+
+
+def sinusoidal(T: int, d: int) -> torch.Tensor:
+    pos = torch.arange(T, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
+    pe = torch.zeros(T, d)
+    pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq[: d // 2])
+    return pe
+
+
+@register("splm", SPLMConfig)
+class SPLM(LanguageModel):
+    def __init__(self, config: SPLMConfig, surprisal: torch.Tensor | None = None, **_context):
+        super().__init__()
+        c = self.config = config
+        d = c.d_model
+        self.wte = nn.Embedding(c.vocab_size, d)
+        nn.init.normal_(self.wte.weight, 0.0, 0.02)
+        if c.pos == "learned":
+            self.wpe = nn.Embedding(c.block_size, d)
+            nn.init.normal_(self.wpe.weight, 0.0, 0.02)
+        elif c.pos == "sinusoidal":
+            self.register_buffer("pe", 0.02 * sinusoidal(c.block_size, d), persistent=False)
+        self.mass = TokenMass(c.mass, c.vocab_size, c.mass_scale, surprisal)
+        self.channel = make_channel(
+            c.context,
+            alphas=c.ema_alphas,
+            debias=c.ema_debias,
+            n=c.context_channels,
+            theta=c.legt_theta,
+            modes=c.s4d_modes,
+        )
+        self.d_xi = self.channel.n_channels * d
+        self.potential = make_potential(
+            c.potential,
+            self.d_xi,
+            d,
+            hidden=c.hidden,
+            depth=c.depth,
+            act=c.act,
+            wells=c.wells,
+            rank=c.rank,
+            tau=c.tau,
+            residual_hidden=c.residual_hidden,
+        )
+        if c.learn_gamma:
+            self.log_gamma = nn.Parameter(torch.tensor(math.log(c.gamma)))
+        self.ln = nn.LayerNorm(d) if c.layer_norm else nn.Identity()
+
+    # ------------------------------------------------------------------ pieces
+    @property
+    def gamma(self) -> float | torch.Tensor:
+        return torch.exp(self.log_gamma) if self.config.learn_gamma else self.config.gamma
+
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.wte(idx)
+        T = idx.shape[1]
+        if self.config.pos == "learned":
+            x = x + self.wpe(torch.arange(T, device=idx.device))
+        elif self.config.pos == "sinusoidal":
+            x = x + self.pe[:T]
+        return x
+
+    def context(self, h: torch.Tensor) -> torch.Tensor:
+        """ξ flattened to (B, T, C·d), cut from the graph as ``detach_context`` says."""
+        mode = self.config.detach_context
+        xi = self.channel(h.detach() if mode == "input" else h)
+        if mode == "output":
+            xi = xi.detach()
+        return xi.flatten(-2)
+
+    def force(self, xi: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.force == "autograd":
+            return self.potential.force_autograd(xi, h)
+        return self.potential.force(xi, h)
+
+    # ------------------------------------------------------------------ dynamics
+    def forward_embeddings(self, x, idx, return_extras=False):
+        c = self.config
+        m = self.mass(idx)
+        h, v = x, torch.zeros_like(x)
+        reg = x.new_zeros(())
+        records, traj = [], [(h, v)] if return_extras else None
+        for _ in range(c.n_layer):
+            xi = self.context(h)
+            f, V = self.force(xi, h)
+            reg = reg + V.float().pow(2).mean()
+            step = damped_euler_step(h, v, f, m, c.dt, self.gamma)
+            if return_extras:
+                with torch.no_grad():
+                    records.append((v, step.v_kick, step.v, V.detach(), self.potential.energy(xi, step.h)))
+            h, v = self.ln(step.h), step.v
+            if return_extras:
+                traj.append((h, v))
+        logits = h @ self.wte.weight.T
+        aux = c.v_reg * reg / c.n_layer if c.v_reg > 0 else None
+        extras = {}
+        if return_extras:
+            with torch.no_grad():
+                V_last = self.potential.energy(self.context(h), h)
+            extras = self._bookkeeping(m, records, V_last, traj)
+        return logits, aux, extras
+
+    def _bookkeeping(self, m, records, V_last, traj) -> dict:
+        """Per-layer energy terms (see :mod:`semsim.physics.energy`) and the trajectory."""
+        V_starts = [r[3] for r in records[1:]] + [V_last]
+        per_layer = [
+            step_energy(m, v_old, v_kick, v_new, V_old, V_same, V_next)
+            for (v_old, v_kick, v_new, V_old, V_same), V_next in zip(records, V_starts)
+        ]
+        energy = {k: torch.stack([e[k].float().mean() for e in per_layer]) for k in per_layer[0]}
+        return {
+            "energy": energy,  # name -> (L,) means over tokens
+            "potential": [r[3] for r in records] + [V_last],  # V at the start of each step, (B, T)
+            "hidden": [h for h, _ in traj],
+            "velocity": [v for _, v in traj],
+            "mass": m,
+        }
+
+    @torch.no_grad()
+    def attractors(self, idx: torch.Tensor, layer: int = -1, top: int = 5) -> dict:
+        """SQ models: well centres μ_k(ξ) at a layer, their weights, and nearest tokens through Eᵀ."""
+        if not hasattr(self.potential, "centres"):
+            raise ValueError(f"potential {self.config.potential!r} has no explicit centres")
+        out = self.forward(idx, return_extras=True)
+        h = out.extras["hidden"][layer]
+        xi = self.context(h)
+        mu, w = self.potential.centres(xi, h)
+        tokens = (mu @ self.wte.weight.T).topk(top, dim=-1).indices
+        return {"centres": mu, "weights": w, "nearest_tokens": tokens}

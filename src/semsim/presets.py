@@ -1,0 +1,108 @@
+"""Named run configurations (litgpt-style registry). ``semsim presets`` lists them.
+
+Full-size presets follow the published recipe (TinyStories capped at 5M training tokens,
+16,000 steps of 16 × 512 tokens, AdamW lr 5e-4 cosine, 400 warm-up steps, weight decay 0.01,
+clip 1.0); ``*-tiny`` presets are for tests and CPU smoke runs on Tiny Shakespeare.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from semsim.config import DataConfig, RunConfig, TrainConfig
+from semsim.errors import SemsimError
+from semsim.models.gpt import GPTConfig
+from semsim.models.splm import SPLMConfig
+
+_PRESETS: dict[str, tuple[str, Callable[[], RunConfig]]] = {}
+
+
+def preset(name: str, summary: str):
+    def deco(fn: Callable[[], RunConfig]) -> Callable[[], RunConfig]:
+        _PRESETS[name] = (summary, fn)
+        return fn
+
+    return deco
+
+
+def preset_names() -> list[str]:
+    return sorted(_PRESETS)
+
+
+def describe() -> list[tuple[str, str]]:
+    return [(n, _PRESETS[n][0]) for n in preset_names()]
+
+
+def get_preset(name: str) -> RunConfig:
+    if name not in _PRESETS:
+        raise SemsimError(f"unknown preset {name!r}; run `semsim presets` to list them")
+    return _PRESETS[name][1]()
+
+
+def _published_train() -> TrainConfig:
+    return TrainConfig(steps=16000, batch_size=16, lr=5e-4, warmup_steps=400, weight_decay=0.01,
+                       grad_clip=1.0, eval_interval=1000, ckpt_interval=2000)
+
+
+def _tinystories() -> DataConfig:
+    return DataConfig(corpus="tinystories", train_token_cap=5_000_000)
+
+
+def _tiny_train() -> TrainConfig:
+    return TrainConfig(steps=300, batch_size=16, lr=3e-3, warmup_steps=30, eval_interval=100,
+                       eval_tokens=16384, ckpt_interval=0, log_interval=10)
+
+
+def _tiny_splm(**kw) -> SPLMConfig:
+    return SPLMConfig(block_size=64, d_model=64, n_layer=4, hidden=128, **kw)
+
+
+# ---------------------------------------------------------------------------- baseline
+@preset("gpt-baseline", "matched GPT decoder: d=256, 8 layers, 8 heads, ~19.5M params (published recipe)")
+def _gpt_baseline() -> RunConfig:
+    return RunConfig(GPTConfig(), _published_train(), _tinystories())
+
+
+@preset("gpt-tiny", "2-layer d=64 GPT for tests and CPU smoke runs")
+def _gpt_tiny() -> RunConfig:
+    return RunConfig(GPTConfig(block_size=64, d_model=64, n_layer=2, n_head=4), _tiny_train(), DataConfig())
+
+
+# ---------------------------------------------------------------------------- SPLM
+@preset("splm-vanilla", "SPLM, cumulative-mean ξ, MLP V_θ (hidden 1024, depth 3)")
+def _splm_vanilla() -> RunConfig:
+    return RunConfig(SPLMConfig(context="cummean"), _published_train(), _tinystories())
+
+
+@preset("splm-multixi", "SPLM, 4 learnable EMAs ξ (Multi-ξ), MLP V_θ")
+def _splm_multixi() -> RunConfig:
+    return RunConfig(SPLMConfig(context="ema"), _published_train(), _tinystories())
+
+
+@preset("splm-multixi-sq3", "SPLM, Multi-ξ, SQ3 mixture of 8 diagonal wells")
+def _splm_multixi_sq3() -> RunConfig:
+    return RunConfig(SPLMConfig(context="ema", potential="sq3"), _published_train(), _tinystories())
+
+
+@preset("splm-tiny", "tiny SPLM (cumulative mean, MLP) for tests")
+def _splm_tiny() -> RunConfig:
+    return RunConfig(_tiny_splm(context="cummean"), _tiny_train(), DataConfig())
+
+
+@preset("splm-multixi-tiny", "tiny Multi-ξ SPLM (MLP) for tests")
+def _splm_multixi_tiny() -> RunConfig:
+    return RunConfig(_tiny_splm(context="ema"), _tiny_train(), DataConfig())
+
+
+@preset("splm-multixi-sq3-tiny", "tiny Multi-ξ SPLM with SQ3 wells for tests")
+def _splm_multixi_sq3_tiny() -> RunConfig:
+    return RunConfig(_tiny_splm(context="ema", potential="sq3"), _tiny_train(), DataConfig())
+
+
+@preset("demo", "the README's main job: a small Multi-ξ SPLM on Tiny Shakespeare, a few CPU minutes")
+def _demo() -> RunConfig:
+    model = SPLMConfig(block_size=64, d_model=96, n_layer=4, hidden=192, context="ema")
+    train = dataclasses.replace(_tiny_train(), steps=600, batch_size=16, lr=4e-3, warmup_steps=50,
+                                eval_interval=150, eval_tokens=32768)
+    return RunConfig(model, train, DataConfig())

@@ -1,0 +1,139 @@
+"""The one checkpoint format: a folder of safetensors + JSON, never a pickle.
+
+    <ckpt>/
+        model.safetensors     weights (and persistent buffers such as the mass table)
+        config.json           the full RunConfig (model family + fields, train, data)
+        trainer_state.json    step, tokens seen, optimiser param groups, metrics   [training only]
+        trainer_state.safetensors  optimiser moments and RNG states              [training only]
+
+Folders are written beside the target and renamed into place, so a run killed mid-save keeps
+its previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, load_model as st_load_model, save_file, save_model as st_save_model
+
+from semsim.config import RunConfig
+from semsim.errors import SemsimError
+
+
+def _write_model(folder: Path, model: torch.nn.Module, run_config: RunConfig | None) -> None:
+    if run_config is None:
+        run_config = RunConfig(model=model.config)
+    st_save_model(model, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(run_config.to_dict(), indent=2))
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fresh_tmp(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def save_model(path: str | Path, model: torch.nn.Module, run_config: RunConfig | None = None) -> None:
+    path = Path(path)
+    tmp = _fresh_tmp(path)
+    _write_model(tmp, model, run_config)
+    _publish(tmp, path)
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    run_config: RunConfig,
+    optimizer: torch.optim.Optimizer,
+    state: dict,
+) -> None:
+    """Everything exact resume needs: weights, optimiser, RNG, and the trainer's own counters."""
+    path = Path(path)
+    tmp = _fresh_tmp(path)
+    _write_model(tmp, model, run_config)
+    opt = optimizer.state_dict()
+    tensors = {
+        f"opt.{pid}.{k}": v.detach().cpu().contiguous()
+        for pid, st in opt["state"].items()
+        for k, v in st.items()
+    }
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    save_file(tensors, str(tmp / "trainer_state.safetensors"))
+    meta = {**state, "param_groups": opt["param_groups"]}
+    (tmp / "trainer_state.json").write_text(json.dumps(meta, indent=2))
+    _publish(tmp, path)
+
+
+def _read_config(folder: Path) -> RunConfig:
+    try:
+        return RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+    except (OSError, ValueError) as e:
+        raise SemsimError(f"checkpoint {folder} has no readable config.json ({e.__class__.__name__})") from None
+
+
+def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
+    """(model, run_config) from a checkpoint folder, or a fresh model from a preset name."""
+    from semsim.models import build_model
+    from semsim.presets import get_preset, preset_names
+
+    folder = Path(path_or_preset)
+    if not folder.exists():
+        if str(path_or_preset) in preset_names():
+            cfg = get_preset(str(path_or_preset))
+            return build_model(cfg.model).to(device), cfg
+        raise SemsimError(f"no checkpoint folder or preset named {str(path_or_preset)!r}")
+    if not folder.is_dir() or not (folder / "model.safetensors").is_file():
+        raise SemsimError(f"{folder} is not a semsim checkpoint (needs model.safetensors + config.json)")
+    cfg = _read_config(folder)
+    model = build_model(cfg.model)
+    try:
+        missing, unexpected = st_load_model(model, str(folder / "model.safetensors"), strict=False, device="cpu")
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise SemsimError(f"checkpoint {folder} is corrupt: {str(e).splitlines()[0][:200]}") from None
+    if missing or unexpected:
+        raise SemsimError(
+            f"checkpoint {folder} does not match its config: missing {list(missing)[:5]}, "
+            f"unexpected {list(unexpected)[:5]}"
+        )
+    return model.to(device), cfg
+
+
+def load_training_state(path: str | Path, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore optimiser moments and RNG states in place; return the trainer counters."""
+    folder = Path(path)
+    try:
+        meta = json.loads((folder / "trainer_state.json").read_text())
+        tensors = load_file(str(folder / "trainer_state.safetensors"))
+    except (OSError, ValueError, SafetensorError) as e:
+        raise SemsimError(f"checkpoint {folder} has no readable trainer state ({e.__class__.__name__})") from None
+    state: dict[int, dict] = {}
+    for key, t in tensors.items():
+        if key.startswith("opt."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = t
+    opt_sd = {"state": state, "param_groups": meta.pop("param_groups")}
+    try:
+        optimizer.load_state_dict(opt_sd)
+    except (ValueError, KeyError) as e:
+        raise SemsimError(f"optimiser state in {folder} does not fit this model ({e})") from None
+    torch.set_rng_state(tensors["rng.cpu"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(tensors["rng.cuda"]))
+    return meta

@@ -1,0 +1,214 @@
+"""One trainer for every model family.
+
+AdamW + warm-up/cosine, gradient accumulation and clipping, bf16 autocast on CUDA, optional
+``torch.compile``, periodic validation, a JSONL metrics log, a progress bar, checkpoints, and
+exact resume: batches are a pure function of the step (see :class:`~semsim.data.BatchSampler`),
+and optimiser moments plus RNG states travel in the checkpoint, so a killed run resumed from its
+last checkpoint reproduces the losses of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from semsim.config import RunConfig
+from semsim.data import BatchSampler, prepare_corpus, validation_windows
+from semsim.diagnostics.causal import causal_probe
+from semsim.errors import SemsimError
+from semsim.evaluation import evaluate
+from semsim.models import build_model
+from semsim.training.checkpoint import load_model, load_training_state, save_checkpoint
+from semsim.training.schedule import lr_multiplier
+
+CHECKPOINT = "checkpoint"
+METRICS = "metrics.jsonl"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SemsimError(f"device {name!r} requested but CUDA is not available")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    if dtype == "auto":
+        dtype = "bf16" if device.type == "cuda" else "fp32"
+    if dtype == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if dtype == "fp32":
+        return contextlib.nullcontext()
+    raise SemsimError(f"unknown train.dtype {dtype!r} (auto, fp32, bf16)")
+
+
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
+    """Weight decay on matrices and embeddings only; biases, norms and scalars are not decayed."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(
+        groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda"
+    )
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    step: int
+    val_loss: float | None
+    val_ppl: float | None
+    tokens_per_s: float
+    wall_s: float
+
+
+class Trainer:
+    def __init__(self, run: RunConfig | None, out_dir: str | Path, resume: bool = False, log=print):
+        self.out_dir = Path(out_dir)
+        self.log = log
+        ckpt = self.out_dir / CHECKPOINT
+        self.resumed = resume and ckpt.is_dir()
+        if resume and not self.resumed:
+            log(f"no checkpoint in {self.out_dir}; starting fresh")
+        if self.resumed:
+            _, saved = load_model(ckpt)
+            run = run if run is not None else saved
+            run.model = saved.model  # the architecture is the checkpoint's, whatever was asked
+        self.run = run
+        tc = run.train
+        self.device = resolve_device(tc.device)
+        self.autocast = autocast_for(self.device, tc.dtype)
+        self.corpus = prepare_corpus(run.data, log=log)
+        block = run.model.block_size
+        self.sampler = BatchSampler(self.corpus.train, block, tc.batch_size, tc.seed)
+        self.val = validation_windows(self.corpus.val, block, tc.eval_tokens)
+
+        torch.manual_seed(tc.seed)
+        if self.resumed:
+            self.model = load_model(ckpt, device=self.device)[0]
+        else:
+            surprisal = torch.from_numpy(self.corpus.surprisal.copy())
+            self.model = build_model(run.model, surprisal=surprisal).to(self.device)
+        self.optimizer = make_optimizer(self.model, tc, self.device)
+        self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+        if self.resumed:
+            meta = load_training_state(ckpt, self.optimizer)
+            self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
+            self._truncate_metrics(self.step)
+            log(f"resumed from {ckpt} at step {self.step}")
+        self.fwd = torch.compile(self.model) if tc.compile else self.model
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop log rows written after the checkpoint we resume from (the killed run's tail)."""
+        path = self.out_dir / METRICS
+        if path.is_file():
+            rows = [r for r in path.read_text().splitlines() if r and json.loads(r)["step"] <= step]
+            path.write_text("".join(r + "\n" for r in rows))
+
+    def _write(self, row: dict) -> None:
+        with open(self.out_dir / METRICS, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def _save(self) -> None:
+        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed}
+        save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.run, self.optimizer, state)
+
+    def validate(self) -> dict:
+        tc = self.run.train
+        res = evaluate(self.fwd, self.val, tc.eval_batch_size, self.device, self.autocast)
+        row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"]}
+        self.model.eval()
+        with torch.no_grad(), self.autocast:
+            extras = self.model(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
+        self.model.train()
+        if "energy" in extras:  # models with a Hamiltonian report their per-layer energy terms
+            row["energy"] = {k: [round(x, 6) for x in v.tolist()] for k, v in extras["energy"].items()}
+        self._write(row)
+        return row
+
+    # ------------------------------------------------------------------ the loop
+    def progress(self) -> float:
+        tc = self.run.train
+        if tc.time_budget:
+            return min(1.0, max(self.elapsed / tc.time_budget, self.step / tc.steps))
+        return self.step / tc.steps
+
+    def fit(self) -> TrainResult:
+        tc = self.run.train
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.run.save(self.out_dir / "config.json")
+        if tc.causal_probe and not self.resumed:
+            probe = causal_probe(self.model)
+            self._write({"step": self.step, "split": "probe", **probe})
+            if not probe["passed"]:
+                raise SemsimError(
+                    f"causal probe failed: |Δlogits| before t = {probe['max_abs_dlogits_before_t']:.3g}, "
+                    f"grad from future = {probe['max_abs_grad_from_future']:.3g}; refusing to train a leaky model"
+                )
+        tokens_per_step = tc.batch_size * tc.grad_accum * self.run.model.block_size
+        warm = tc.warmup_steps / max(tc.steps, 1)
+        bar = tqdm(
+            total=tc.steps, initial=self.step, disable=not tc.progress, unit="step", dynamic_ncols=True,
+            mininterval=1.0,
+        )
+        val_row = None
+        self.model.train()
+        t_log, tok_log, tok_s = time.perf_counter(), 0, 0.0
+        t_start = time.perf_counter() - self.elapsed
+        while self.step < tc.steps:
+            if tc.time_budget and self.elapsed >= tc.time_budget:
+                break
+            lr = tc.lr * lr_multiplier(self.progress(), warm, tc.min_lr_ratio)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss_sum = 0.0
+            for micro in range(tc.grad_accum):
+                x, y = self.sampler.get(self.step, micro)
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                with self.autocast:
+                    out = self.fwd(x, targets=y)
+                    objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
+                (objective / tc.grad_accum).backward()
+                loss_sum += out.loss.detach()
+            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self.tokens_seen += tokens_per_step
+            tok_log += tokens_per_step
+
+            if self.step % tc.log_interval == 0 or self.step == tc.steps:
+                loss = (loss_sum / tc.grad_accum).item()  # syncs the device once per log interval
+                if not math.isfinite(loss):
+                    raise SemsimError(f"training diverged at step {self.step} (loss {loss}); lower train.lr")
+                now = time.perf_counter()
+                tok_s = tok_log / (now - t_log)
+                t_log, tok_log = now, 0
+                self.elapsed = now - t_start
+                self._write(
+                    {"step": self.step, "split": "train", "loss": loss, "lr": lr, "grad_norm": gnorm.item(),
+                     "tokens_per_s": tok_s, "elapsed": self.elapsed}
+                )
+                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
+            bar.update(1)
+            self.elapsed = time.perf_counter() - t_start
+            if tc.eval_interval and self.step % tc.eval_interval == 0 and self.step < tc.steps:
+                val_row = self.validate()
+                bar.write(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}")
+            if tc.ckpt_interval and self.step % tc.ckpt_interval == 0 and self.step < tc.steps:
+                self._save()
+        bar.close()
+        val_row = self.validate()
+        self.elapsed = time.perf_counter() - t_start
+        self._save()
+        self.log(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}  -> {self.out_dir}")
+        return TrainResult(self.out_dir, self.step, val_row["loss"], val_row["ppl"], tok_s, self.elapsed)
