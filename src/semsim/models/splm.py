@@ -163,7 +163,9 @@ class SPLM(LanguageModel):
             step_energy(m, v_old, v_kick, v_new, V_old, V_same, V_next)
             for (v_old, v_kick, v_new, V_old, V_same), V_next in zip(records, V_starts)
         ]
-        energy = {k: torch.stack([e[k].float().mean() for e in per_layer]) for k in per_layer[0]}
+        # fp32 (or fp64) means, whatever precision the step ran in
+        energy = {k: torch.stack([e[k].mean(dtype=torch.promote_types(e[k].dtype, torch.float32))
+                                  for e in per_layer]) for k in per_layer[0]}
         return {
             "energy": energy,  # name -> (L,) means over tokens
             "potential": [r[3] for r in records] + [V_last],  # V at the start of each step, (B, T)

@@ -1,0 +1,100 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from semsim.config import DataConfig
+from semsim.data import BatchSampler, gpt2_tokenizer, prepare_corpus, validation_windows
+from semsim.data.corpus import unigram_surprisal
+from semsim.errors import SemsimError
+
+
+def test_gpt2_ids_and_round_trip(data_dir):
+    enc = gpt2_tokenizer(str(data_dir))
+    assert enc.n_vocab == 50257
+    assert enc.encode_ordinary("Hello world") == [15496, 995]
+    text = "First Citizen:\nBefore we proceed any further, hear me speak. — café 123"
+    assert enc.decode(enc.encode_ordinary(text)) == text
+    assert enc.encode("<|endoftext|>", allowed_special="all") == [50256]
+
+
+def test_tokenizer_offline_without_files_is_a_clear_error(tmp_path, monkeypatch):
+    import tiktoken
+
+    def offline(name):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    gpt2_tokenizer.cache_clear()
+    with pytest.raises(SemsimError, match="tokenizer files"):
+        gpt2_tokenizer(str(tmp_path))
+
+
+def test_prepare_tinyshakespeare_manifest(shakespeare, data_dir):
+    m = shakespeare.manifest
+    src = data_dir / "tinyshakespeare" / "input.txt"
+    assert m["sources"][0]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    assert m["tokenizer"]["vocab_size"] == 50257
+    assert m["train_tokens"] == len(shakespeare.train) and m["val_tokens"] == len(shakespeare.val)
+    total = m["train_tokens"] + m["val_tokens"]
+    assert total == len(gpt2_tokenizer(str(data_dir)).encode_ordinary(src.read_text()))
+    assert abs(m["val_tokens"] / total - 0.1) < 1e-3
+    assert shakespeare.train.dtype == np.uint16 and isinstance(shakespeare.train, np.memmap)
+    # Surprisal: -log of add-one smoothed unigram frequencies, finite everywhere.
+    s = shakespeare.surprisal
+    assert s.shape == (50257,) and np.isfinite(s).all()
+    counts = np.bincount(np.asarray(shakespeare.train), minlength=50257)
+    top = counts.argmax()
+    assert s[top] == s.min() and np.isclose(np.exp(-s).sum(), 1.0, atol=1e-4)
+
+
+def test_preparation_runs_once(shakespeare, data_dir, cache_dir):
+    before = (shakespeare.root / "train.bin").stat().st_mtime_ns
+    again = prepare_corpus(DataConfig(data_dir=str(data_dir), cache_dir=str(cache_dir)), log=lambda m: None)
+    assert (again.root / "train.bin").stat().st_mtime_ns == before
+
+
+def test_local_txt_with_document_separators_and_cap(tmp_path, data_dir):
+    docs = ["Once upon a time there was a cat.", "The dog ran home.", "A bird sang."] * 50
+    path = tmp_path / "stories.txt"
+    path.write_text("".join(d + "\n<|endoftext|>\n" for d in docs))
+    cfg = DataConfig(corpus=str(path), data_dir=str(data_dir), cache_dir=str(tmp_path / "c"), val_fraction=0.2)
+    c = prepare_corpus(cfg, log=lambda m: None)
+    stream = np.concatenate([c.train, c.val])
+    assert (stream == 50256).sum() == len(docs)  # one separator after every document
+    capped = prepare_corpus(
+        DataConfig(corpus=str(path), data_dir=str(data_dir), cache_dir=str(tmp_path / "c"), train_token_cap=100),
+        log=lambda m: None,
+    )
+    assert len(capped.train) == 100 and json.loads((capped.root / "manifest.json").read_text())["train_token_cap"] == 100
+
+
+def test_empty_corpus_is_an_error(tmp_path, data_dir):
+    path = tmp_path / "empty.txt"
+    path.write_text("")
+    with pytest.raises(SemsimError, match="empty"):
+        prepare_corpus(DataConfig(corpus=str(path), data_dir=str(data_dir), cache_dir=str(tmp_path)), log=lambda m: None)
+
+
+def test_batches_are_a_function_of_the_step(shakespeare):
+    s = BatchSampler(shakespeare.train, 32, 4, seed=1)
+    x1, y1 = s.get(7)
+    x2, y2 = s.get(7)
+    assert torch.equal(x1, x2) and torch.equal(x1[:, 1:], y1[:, :-1])
+    assert not torch.equal(s.get(8)[0], x1)
+    with pytest.raises(SemsimError, match="block size"):
+        BatchSampler(shakespeare.val[:20], 32, 4, seed=1)
+
+
+def test_validation_windows_are_fixed_and_disjoint(shakespeare):
+    w = validation_windows(shakespeare.val, 64, max_tokens=64 * 10 + 1)
+    assert w.shape == (10, 65)
+    assert torch.equal(w[1, 0], w[0, -1])  # consecutive windows share only their boundary token
+    assert torch.equal(w, validation_windows(shakespeare.val, 64, max_tokens=64 * 10 + 1))
+
+
+def test_surprisal_smoothing():
+    s = unigram_surprisal(np.array([0, 0, 1], dtype=np.uint16), vocab_size=4)
+    assert np.allclose(np.exp(-s), [3 / 7, 2 / 7, 1 / 7, 1 / 7])
