@@ -11,7 +11,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = Path(os.environ.get("SEMSIM_DATA_DIR", REPO.parent / "shared" / "data"))
 
+from semsim.runtime import keep_freed_memory  # noqa: E402
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+keep_freed_memory()  # same CPU allocator tuning as the CLI
 
 
 @pytest.fixture(scope="session")
