@@ -1,0 +1,117 @@
+"""Side-by-side training-step speed of several model variants on one GPU, in one process.
+
+    python benchmarks/speed.py --out speed.json \
+        gpt=gpt-baseline  splm=splm-multixi  splm_autograd=splm-multixi:model.force=autograd
+
+Each variant is ``label=preset[:override,override...]``. A step is forward + backward + AdamW at the
+preset's batch (16 × 512 by default), bf16 autocast; we report the median of timed steps after
+warm-up, tokens/s, each variant's ratio to the first, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import time
+
+import torch
+
+from semsim.models import build_model
+from semsim.presets import get_preset
+from semsim.training.trainer import make_optimizer
+
+H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM datasheet, dense bf16
+
+
+def parse_variant(spec: str):
+    label, _, rest = spec.partition("=")
+    preset, _, overrides = rest.partition(":")
+    run = get_preset(preset)
+    run.override([o for o in overrides.split(",") if o])
+    return label, preset, overrides, run
+
+
+def time_variant(run, steps: int, warmup: int, compile_: bool, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    model = build_model(run.model).to(device)
+    opt = make_optimizer(model, run.train, device)
+    fwd = torch.compile(model) if compile_ else model
+    B, T = run.train.batch_size, run.model.block_size
+    x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
+    y = torch.randint(0, run.model.vocab_size, (B, T), device=device)
+    cuda = device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(warmup + steps):
+        sync()
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+            out = fwd(x, targets=y)
+            loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    step = statistics.median(times)
+    n_params = model.num_params()
+    res = {
+        "params": n_params,
+        "batch": B,
+        "block": T,
+        "step_ms": step * 1e3,
+        "step_ms_spread": [min(times) * 1e3, max(times) * 1e3],
+        "tokens_per_s": B * T / step,
+        "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+        "compiled": compile_,
+    }
+    if run.model.__class__.__name__ == "GPTConfig":  # model FLOPs: 6N per token + causal attention
+        c = run.model
+        flops_tok = 6 * n_params + 6 * c.n_layer * T * c.d_model  # 12·L·T·d halved for the causal mask
+        res["mfu_vs_989tflops"] = flops_tok * res["tokens_per_s"] / (H100_BF16_DENSE_TFLOPS * 1e12)
+    del model, opt, fwd
+    if cuda:
+        torch.cuda.empty_cache()
+    return res
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("variants", nargs="+")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--compile", action="store_true")
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # CPU: smoke runs only
+    rows = []
+    for spec in a.variants:
+        label, preset, overrides, run = parse_variant(spec)
+        r = time_variant(run, a.steps, a.warmup, a.compile, device)
+        rows.append({"label": label, "preset": preset, "overrides": overrides, **r})
+        print(f"{label:24s} {r['params'] / 1e6:6.2f}M  {r['step_ms']:8.2f} ms/step  {r['tokens_per_s']:>10,.0f} tok/s"
+              f"  {r['peak_mem_gb'] or 0:.2f} GB", flush=True)
+    base = rows[0]["tokens_per_s"]
+    for r in rows:
+        r["tokens_per_s_ratio_to_first"] = r["tokens_per_s"] / base
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    meta = {
+        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "commit": commit or None,
+        "steps": a.steps,
+        "warmup": a.warmup,
+        "dtype": "bf16 autocast",
+    }
+    with open(a.out, "w") as f:
+        json.dump({"meta": meta, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
