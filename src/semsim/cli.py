@@ -131,14 +131,55 @@ def cmd_data_prepare(args) -> int:
 
 
 def cmd_diagnose(args) -> int:
-    from semsim.diagnostics import causal_probe
+    from semsim.config import DataConfig
+    from semsim.data import gpt2_tokenizer, prepare_corpus, resolve_data_dir, validation_windows
+    from semsim.diagnostics.runner import Options, Session
+    from semsim.diagnostics.trajectories import HFCausalLM, load_subject
+    from semsim.training.trainer import resolve_device
 
-    model, run, device = _load(args.checkpoint, args)
-    if args.name == "causal":
+    device = resolve_device(args.device)
+    model = load_subject(args.subject, device=device)
+    if args.name == "causal":  # needs no data
+        from semsim.diagnostics import causal_probe
+
         res = causal_probe(model, seq_len=args.seq_len)
         print(json.dumps(res, indent=2))
         return 0 if res["passed"] else 1
-    raise SemsimError(f"unknown diagnostic {args.name!r}")
+    data = DataConfig(corpus=args.data, data_dir=args.data_dir, cache_dir=args.cache_dir)
+    corpus = prepare_corpus(data, log=lambda m: print(m, file=sys.stderr))
+    enc = gpt2_tokenizer(str(resolve_data_dir(data)))
+    T = min(args.seq_len, model.block_size)
+    windows = validation_windows(corpus.val, T, (args.seqs + 1) * T + 1)
+    decode = enc.decode
+    if isinstance(model, HFCausalLM) and args.hf_tokenizer:
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(args.subject, local_files_only=True)
+        import numpy as np
+
+        ids = tok(enc.decode(corpus.val[: 4 * (args.seqs + 1) * T].tolist()))["input_ids"]
+        windows = validation_windows(np.asarray(ids), T)
+        decode = tok.decode
+    opts = Options(n_seqs=args.seqs, separator_steps=args.steps, fit_steps=args.steps, progress=not args.quiet)
+    session = Session(model, windows[:, :-1], Path(args.out), opts, decode=decode)
+    if args.name == "all":
+        res = session.run_all(title=str(args.subject))
+        print(f"report: {Path(args.out) / 'report.md'}")
+    else:
+        res = session.run(args.name)
+    print(json.dumps(_summary(res), indent=2))
+    return 0
+
+
+def _summary(res: dict) -> dict:
+    """The headline numbers of a diagnostics result (long per-item lists left to the JSON files)."""
+    keep = {}
+    for k, v in res.items():
+        if isinstance(v, dict):
+            keep[k] = _summary(v)
+        elif not isinstance(v, list) or len(v) <= 16:
+            keep[k] = v
+    return keep
 
 
 # ------------------------------------------------------------------------------ parser
@@ -190,10 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(dp)
     dp.set_defaults(fn=cmd_data_prepare)
 
-    dg = sub.add_parser("diagnose", help="measurements of a model's dynamics")
-    dg.add_argument("name", choices=["causal"])
-    dg.add_argument("checkpoint", help="checkpoint folder or preset name")
-    dg.add_argument("--seq-len", type=int, default=32)
+    dg = sub.add_parser("diagnose", help="measurements of hidden-state dynamics (semsim or HF models)")
+    dg.add_argument("name", help="causal | separator | stp | fit-potential | jacobian-symmetry | energy | "
+                    "attractors | landscape | all")
+    dg.add_argument("subject", help="semsim run/checkpoint folder, preset name, or local Hugging Face model folder")
+    dg.add_argument("--data", default="tinyshakespeare", help="corpus whose validation slice is used")
+    dg.add_argument("--out", default="runs/diagnostics", help="folder for JSON, PNG and report.md")
+    dg.add_argument("--seqs", type=int, default=32, help="validation sequences to trace")
+    dg.add_argument("--seq-len", type=int, default=128)
+    dg.add_argument("--steps", type=int, default=1500, help="optimisation steps of the fits")
+    dg.add_argument("--hf-tokenizer", action="store_true", help="re-tokenise with the HF model's own tokenizer")
+    dg.add_argument("--quiet", action="store_true")
     dg.add_argument("--device", default="auto")
     _add_data_flags(dg)
     dg.set_defaults(fn=cmd_diagnose)

@@ -23,4 +23,5 @@ def landscape_stats(model, windows: torch.Tensor, batch_size: int = 8, max_windo
     layers = [torch.cat(vs) for vs in per_layer]
     allv = torch.cat(layers)
     summary = lambda v: {"mean": v.mean().item(), "std": v.std().item(), "min": v.min().item(), "max": v.max().item()}  # noqa: E731
-    return {"all": summary(allv), "per_layer": [summary(v) for v in layers], "tokens": int(layers[0].numel())}
+    return {"all": summary(allv), "per_layer": [summary(v) for v in layers], "tokens": int(layers[0].numel()),
+            "_values": allv}  # raw values for a histogram; callers drop it before writing JSON

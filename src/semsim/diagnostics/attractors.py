@@ -1,0 +1,73 @@
+"""Attractors of V_θ(ξ, ·): explicit well centres (SQ) or minima found by gradient descent (MLP)."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+
+def _cluster(points: torch.Tensor, radius: float) -> list[tuple[torch.Tensor, int]]:
+    """Greedy leader clustering: each point joins the first centre within ``radius``; sizes kept.
+
+    A few hundred minima per prompt need nothing heavier; the centres are the cluster means.
+    """
+    centres: list[torch.Tensor] = []
+    members: list[list[torch.Tensor]] = []
+    for p in points:
+        for i, c in enumerate(centres):
+            if (p - c).norm() < radius:
+                members[i].append(p)
+                break
+        else:
+            centres.append(p)
+            members.append([p])
+    out = [(torch.stack(m).mean(0), len(m)) for m in members]
+    return sorted(out, key=lambda t: -t[1])
+
+
+@torch.no_grad()
+def descend(model, xi: torch.Tensor, starts: torch.Tensor, steps: int = 1500, lr: float = 0.05,
+            progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projected gradient descent h ← LN(h + lr·f(ξ, h)) on the model's own closed-form force.
+
+    The projection is the model's own LayerNorm (identity when it has none): the integrator only
+    ever visits that manifold, and an MLP potential is typically unbounded below off it.
+    """
+    h = model.ln(starts)
+    xi = xi.expand(h.shape[0], -1)
+    for _ in tqdm(range(steps), disable=not progress, desc="descending V_θ", leave=False):
+        f, _ = model.potential.force(xi, h)
+        h = model.ln(h + lr * f)
+    return h, model.potential.energy(xi, h)
+
+
+@torch.no_grad()
+def attractors(model, idx: torch.Tensor, n_starts: int = 256, steps: int = 1500, radius: float | None = None,
+               top_tokens: int = 5, decode=None, progress: bool = False) -> dict:
+    """Attractors seen by the last token of the prompt ``idx`` (1, T) at the final layer."""
+    out = model(idx, return_extras=True)
+    h_last = out.extras["hidden"][-1]
+    xi = model.context(h_last)[:, -1]  # (1, D_ξ)
+    E = model.wte.weight
+    if hasattr(model.potential, "centres"):  # SQ wells: the centres are explicit, no search needed
+        mu, w = model.potential.centres(xi, h_last[:, -1])
+        points, weights, V = mu[0], w[0], model.potential.energy(xi.expand(mu.shape[1], -1), mu[0])
+        method = "explicit"
+    else:
+        g = torch.Generator(device="cpu").manual_seed(0)
+        scale = h_last.std().item()
+        starts = (torch.randn(n_starts, h_last.shape[-1], generator=g) * scale).to(h_last.device)
+        hmin, Vmin = descend(model, xi, starts, steps, progress=progress)
+        radius = radius or 0.25 * h_last.norm(dim=-1).mean().item()  # a quarter of the typical |h|
+        clusters = _cluster(hmin.float().cpu(), radius)
+        points = torch.stack([c for c, _ in clusters]).to(h_last.device)
+        weights = torch.tensor([n / n_starts for _, n in clusters])
+        V = model.potential.energy(xi.expand(points.shape[0], -1), points.to(xi.dtype))
+        method = f"gradient descent, {n_starts} starts × {steps} steps, clustered at radius {radius:.3g}"
+    nearest = (points.to(E.dtype) @ E.T).topk(top_tokens, dim=-1).indices.cpu()
+    rows = []
+    for i in range(points.shape[0]):
+        ids = nearest[i].tolist()
+        rows.append({"weight": float(weights[i]), "V": float(V[i]), "nearest_ids": ids,
+                     "nearest_tokens": [decode([t]) for t in ids] if decode else None})
+    return {"method": method, "n_attractors": len(rows), "attractors": rows}
