@@ -99,12 +99,13 @@ def oracle(model, tr: Trajectories, windows_idx: torch.Tensor | None = None) -> 
     h, v, dh = _triples(tr)
     N, L1, d = h.shape
     T = tr.seq_len
+    p = next(model.parameters())
     with torch.no_grad():
         forces = []
         for ell in range(1, L1 + 1):
-            hl = tr.h[:, ell].view(-1, T, d).to(next(model.parameters()).dtype)
+            hl = tr.h[:, ell].view(-1, T, d).to(p.device, p.dtype)
             f, _ = model.force(model.context(hl), hl)
-            forces.append((f.reshape(N, d) / tr.m.view(-1, 1)).float())
+            forces.append((f.reshape(N, d).cpu() / tr.m.view(-1, 1)).to(tr.h.dtype))
         f = torch.stack(forces, 1)
         # Per-layer least squares for (α, β) on the two regressors v and f/m.
         a, b = [], []

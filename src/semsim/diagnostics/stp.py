@@ -72,18 +72,24 @@ def stp_stats(tr: Trajectories, axis: str = "layer", along: str = "d1", n_perm: 
     }
 
 
+def mean_stp(h: torch.Tensor, axis_dim: int) -> torch.Tensor:
+    """Mean of 1 − cos(d₁, d₂) over consecutive steps along ``axis_dim`` (no triplet tensor built)."""
+    d = h.diff(dim=axis_dim)
+    n = d.shape[axis_dim] - 1
+    return (1 - torch.nn.functional.cosine_similarity(d.narrow(axis_dim, 0, n), d.narrow(axis_dim, 1, n), dim=-1)).mean()
+
+
 def _permutation_null(tr: Trajectories, axis: str, n_perm: int, seed: int) -> torch.Tensor:
     """Mean STP after shuffling the order of states along the axis, independently per trajectory."""
     g = torch.Generator().manual_seed(seed)
-    h = tr.h
+    h = tr.h.float()
+    seq = h.view(-1, tr.seq_len, *h.shape[1:])  # (S, T, L+1, d)
     out = []
     for _ in range(n_perm):
         if axis == "layer":  # each token's layer order shuffled on its own
             perm = torch.rand(h.shape[:2], generator=g).argsort(1)
-            shuffled = h.gather(1, perm.unsqueeze(-1).expand_as(h))
+            out.append(mean_stp(h.gather(1, perm.unsqueeze(-1).expand_as(h)), 1))
         else:  # each sequence's token order shuffled on its own (same order at every layer)
-            seq = h.view(-1, tr.seq_len, *h.shape[1:])
             perm = torch.rand(seq.shape[:2], generator=g).argsort(1)
-            shuffled = seq.gather(1, perm[..., None, None].expand_as(seq)).reshape(h.shape)
-        out.append(decompose(triplets(Trajectories(shuffled, seq_len=tr.seq_len), axis), "d2")["stp"].mean())
-    return torch.stack(out)
+            out.append(mean_stp(seq.gather(1, perm[..., None, None].expand_as(seq)), 1))
+    return torch.stack(out).double()
