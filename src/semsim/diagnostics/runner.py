@@ -192,8 +192,8 @@ def report(title: str, r: dict) -> str:
     if "attractors" in r:
         lines += ["## Attractors", ""]
         for p in r["attractors"]["prompts"][:2]:
-            top = ", ".join(f"{'/'.join(map(str, (a['nearest_tokens'] or a['nearest_ids'])[:3]))} ({a['weight']:.2f})"
-                            for a in p["attractors"][:5])
+            top = ", ".join(f"{' '.join(json.dumps(t) for t in (a['nearest_tokens'] or a['nearest_ids'])[:3])} "
+                            f"({a['weight']:.2f})" for a in p["attractors"][:5])
             lines.append(f"- {json.dumps(str(p['prompt'])[-60:])}: {p['n_attractors']} attractors — {top}")
         lines.append("")
     return "\n".join(lines)
