@@ -35,7 +35,7 @@ def test_closed_form_model_equals_autograd_model(potential, context):
             assert torch.allclose(a, b, rtol=1e-7, atol=1e-11)
 
 
-@pytest.mark.parametrize("name", [n for n in preset_names() if n.startswith(("splm", "gpt", "demo"))])
+@pytest.mark.parametrize("name", preset_names())
 def test_causal_probe_passes_for_every_preset(name):
     torch.manual_seed(0)
     model = build_model(get_preset(name).model)

@@ -20,7 +20,8 @@ def _rows(out, split):
     return [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["split"] == split]
 
 
-@pytest.mark.parametrize("name", ["gpt-tiny", "splm-multixi-tiny", "splm-multixi-sq3-tiny"])
+@pytest.mark.parametrize("name", ["gpt-tiny", "splm-multixi-tiny", "splm-multixi-sq3-tiny", "parflm-tiny",
+                                  "fock-parflm-tiny", "hybrid-tiny"])
 def test_validation_loss_falls_on_tinyshakespeare(tmp_path, name, data_dir):
     run = _run(name, "train.steps=40", "train.batch_size=8", "train.eval_interval=20", "model.block_size=32",
                "train.warmup_steps=5")

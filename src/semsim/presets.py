@@ -12,7 +12,10 @@ from typing import Callable
 
 from semsim.config import DataConfig, RunConfig, TrainConfig
 from semsim.errors import SemsimError
+from semsim.models.fock import FockConfig
 from semsim.models.gpt import GPTConfig
+from semsim.models.hybrid import HybridConfig
+from semsim.models.parflm import PARFLMConfig
 from semsim.models.splm import SPLMConfig
 
 _PRESETS: dict[str, tuple[str, Callable[[], RunConfig]]] = {}
@@ -98,6 +101,54 @@ def _splm_multixi_tiny() -> RunConfig:
 @preset("splm-multixi-sq3-tiny", "tiny Multi-ξ SPLM with SQ3 wells for tests")
 def _splm_multixi_sq3_tiny() -> RunConfig:
     return RunConfig(_tiny_splm(context="ema", potential="sq3"), _tiny_train(), DataConfig())
+
+
+# ---------------------------------------------------------------------------- pairwise, registers, hybrid
+@preset("parflm-multixi", "PARFLM: Multi-ξ SPLM + pairwise V_φ over top-8 earlier tokens, MLP V_θ")
+def _parflm_multixi() -> RunConfig:
+    return RunConfig(PARFLMConfig(context="ema"), _published_train(), _tinystories())
+
+
+@preset("parflm-multixi-sq3", "PARFLM with SQ3 V_θ (published 12.27 val PPL, 17.3M params)")
+def _parflm_multixi_sq3() -> RunConfig:
+    return RunConfig(PARFLMConfig(context="ema", potential="sq3"), _published_train(), _tinystories())
+
+
+@preset("fock-parflm", "Fock-PARFLM v2.1: PARFLM + 16 register particles on a LIFO stack, MLP V_θ")
+def _fock_parflm() -> RunConfig:
+    return RunConfig(FockConfig(context="ema"), _published_train(), _tinystories())
+
+
+@preset("fock-parflm-sq3", "Fock-PARFLM v2.1 with SQ3 V_θ (published 10.36 val PPL, 17.4M params)")
+def _fock_parflm_sq3() -> RunConfig:
+    return RunConfig(FockConfig(context="ema", potential="sq3"), _published_train(), _tinystories())
+
+
+@preset("hybrid-splm-attn", "4 causal attention blocks, then 4 Multi-ξ SPLM steps (MLP V_θ)")
+def _hybrid() -> RunConfig:
+    return RunConfig(HybridConfig(context="ema", n_layer=4, n_attn_layers=4), _published_train(), _tinystories())
+
+
+def _tiny_pair(**kw) -> dict:
+    return dict(block_size=64, d_model=64, n_layer=4, hidden=128, context="ema", pair_k=4, pair_score_dim=16,
+                pair_type_dim=16, pair_angle_dim=16, pair_hidden=32, **kw)
+
+
+@preset("parflm-tiny", "tiny PARFLM (SQ3) for tests")
+def _parflm_tiny() -> RunConfig:
+    return RunConfig(PARFLMConfig(**_tiny_pair(potential="sq3")), _tiny_train(), DataConfig())
+
+
+@preset("fock-parflm-tiny", "tiny Fock-PARFLM (SQ3) for tests")
+def _fock_tiny() -> RunConfig:
+    return RunConfig(FockConfig(**_tiny_pair(potential="sq3"), registers=8, register_key_dim=16), _tiny_train(),
+                     DataConfig())
+
+
+@preset("hybrid-tiny", "tiny SPLM+attention hybrid for tests")
+def _hybrid_tiny() -> RunConfig:
+    return RunConfig(HybridConfig(block_size=64, d_model=64, n_layer=2, hidden=128, context="ema",
+                                  n_attn_layers=2, n_head=4), _tiny_train(), DataConfig())
 
 
 @preset("demo", "the README's main job: a small Multi-ξ SPLM on Tiny Shakespeare, a few CPU minutes")

@@ -44,6 +44,9 @@ class LanguageModel(nn.Module):
             loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
         return LMOutput(logits, loss, aux, extras)
 
+    def set_training_progress(self, fraction: float) -> None:
+        """Called by the trainer before every step with the fraction of the run done (for annealing)."""
+
     @property
     def block_size(self) -> int:
         return self.config.block_size

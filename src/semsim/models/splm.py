@@ -131,15 +131,26 @@ class SPLM(LanguageModel):
 
     # ------------------------------------------------------------------ dynamics
     def forward_embeddings(self, x, idx, return_extras=False):
+        h, aux, extras = self.integrate(x, idx, return_extras)
+        return h @ self.wte.weight.T, aux, extras
+
+    def integrate(self, x, idx, return_extras=False):
+        """Run the L damped Euler steps from layer-0 states x: (h_L, aux_loss, extras)."""
         c = self.config
         m = self.mass(idx)
         h, v = x, torch.zeros_like(x)
         reg = x.new_zeros(())
         records, traj = [], [(h, v)] if return_extras else None
-        for _ in range(c.n_layer):
+        interactions: dict[str, list] = {}
+        self.begin_forward(h, idx)
+        for layer in range(c.n_layer):
             xi = self.context(h)
             f, V = self.force(xi, h)
             reg = reg + V.float().pow(2).mean()
+            for name, (f_extra, e_extra) in self.interaction_forces(h, v, layer).items():
+                f = f + f_extra  # f = f_θ + f_φ + f_fock
+                if return_extras:
+                    interactions.setdefault(name, []).append(e_extra.detach().float().mean())
             step = damped_euler_step(h, v, f, m, c.dt, self.gamma)
             if return_extras:
                 with torch.no_grad():
@@ -147,14 +158,25 @@ class SPLM(LanguageModel):
             h, v = self.ln(step.h), step.v
             if return_extras:
                 traj.append((h, v))
-        logits = h @ self.wte.weight.T
         aux = c.v_reg * reg / c.n_layer if c.v_reg > 0 else None
         extras = {}
         if return_extras:
             with torch.no_grad():
                 V_last = self.potential.energy(self.context(h), h)
             extras = self._bookkeeping(m, records, V_last, traj)
-        return logits, aux, extras
+            for name, values in interactions.items():  # pair energy, Fock exchange work: logged apart
+                extras["energy"][name] = torch.stack(values)
+        return h, aux, extras
+
+    # ------------------------------------------------------------------ hooks for richer family members
+    def begin_forward(self, h0: torch.Tensor, idx: torch.Tensor) -> None:
+        """Called once per forward with the layer-0 states (e.g. to schedule register pushes)."""
+
+    def interaction_forces(
+        self, h: torch.Tensor, v: torch.Tensor, layer: int
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Extra forces beside f_θ, by name: (force (B, T, d), per-token energy or power (B, T))."""
+        return {}
 
     def _bookkeeping(self, m, records, V_last, traj) -> dict:
         """Per-layer energy terms (see :mod:`semsim.physics.energy`) and the trajectory."""

@@ -167,6 +167,7 @@ class Trainer:
         while self.step < tc.steps:
             if tc.time_budget and self.elapsed >= tc.time_budget:
                 break
+            self.model.set_training_progress(self.progress())
             lr = tc.lr * lr_multiplier(self.progress(), warm, tc.min_lr_ratio)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr

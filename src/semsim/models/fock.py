@@ -1,0 +1,113 @@
+"""Fock-PARFLM v2.1: PARFLM plus a pool of register particles on a LIFO stack.
+
+Choices written down (the description leaves them open):
+* **Creation.** At layer 0 each token t computes a creation gate g_t = σ(τ_r · (w_c·LN(x_t) + b_c)),
+  where r = t mod M is the physical register it would write (a ring of M registers) and τ_r is that
+  register's learnable creation temperature (initialised at 8.0). The token pushes a register iff
+  g_t > 0.5; the push schedule is fixed for the forward pass, the gate value g_t scales the
+  register's force so that creation still receives gradient (straight-through).
+* **LIFO discipline.** Scanning positions in order: a push puts a new register on top (salience 1;
+  a full stack of M drops its bottom). Each position reads the *top* live register — the newest
+  first — and reading halves that register's salience; below 0.01 it is destroyed (popped), and the
+  register beneath is read next. A register written at t is therefore read only at positions ≥ t.
+* **Contents and exchange.** At every layer the register written by token s holds key k = W_k h_s,
+  value u = W_v h_s of the writer's current state (detached: causality), read through gated Q/K:
+  the reader t receives the exchange force f_fock = sal · g_s · σ(q_t·k/√d_k) · W_o u. It is not the
+  gradient of any energy (non-conservative); its power f_fock·v is logged apart as ``fock``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from semsim.models import register
+from semsim.models.parflm import PARFLM, PARFLMConfig
+
+
+@dataclass
+class FockConfig(PARFLMConfig):
+    registers: int = 16  # M, the stack capacity
+    register_key_dim: int = 64
+    creation_temp: float = 8.0
+    salience_decay: float = 0.5  # per read
+    salience_floor: float = 0.01  # destroyed below
+
+
+def lifo_schedule(push: np.ndarray, capacity: int, decay: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which register each position reads: (writer position or −1, its salience at the read).
+
+    ``push`` is a (B, T) bool array. Exact stack simulation, vectorised over the batch; it runs on the
+    CPU once per forward pass (T steps of B-wide numpy work).
+    """
+    B, T = push.shape
+    src = np.full((B, capacity), -1, dtype=np.int64)
+    sal = np.zeros((B, capacity))
+    depth = np.zeros(B, dtype=np.int64)
+    top = np.full((B, T), -1, dtype=np.int64)
+    top_sal = np.zeros((B, T))
+    rows = np.arange(B)
+    for t in range(T):
+        p = push[:, t]
+        full = p & (depth == capacity)
+        if full.any():  # drop the bottom register to make room
+            src[full, :-1], sal[full, :-1] = src[full, 1:], sal[full, 1:]
+            depth[full] -= 1
+        src[rows[p], depth[p]] = t
+        sal[rows[p], depth[p]] = 1.0
+        depth[p] += 1
+        live = depth > 0
+        i = np.maximum(depth - 1, 0)
+        top[live, t] = src[rows[live], i[live]]
+        top_sal[live, t] = sal[rows[live], i[live]]
+        sal[rows[live], i[live]] *= decay
+        popped = live & (sal[rows, i] < floor)
+        depth[popped] -= 1
+    return top, top_sal
+
+
+@register("fock-parflm", FockConfig)
+class FockPARFLM(PARFLM):
+    def __init__(self, config: FockConfig, **context):
+        super().__init__(config, **context)
+        d, dk, M = config.d_model, config.register_key_dim, config.registers
+        self.create = nn.Linear(d, 1)
+        self.create_temp = nn.Parameter(torch.full((M,), config.creation_temp))
+        self.W_q = nn.Linear(d, dk, bias=False)
+        self.W_k = nn.Linear(d, dk, bias=False)
+        self.W_v = nn.Linear(d, dk, bias=False)
+        self.W_o = nn.Linear(dk, d, bias=False)
+        nn.init.normal_(self.W_o.weight, 0.0, 0.02)
+        self._schedule = None
+
+    def creation_gates(self, x: torch.Tensor) -> torch.Tensor:
+        T = x.shape[1]
+        temp = self.create_temp[torch.arange(T, device=x.device) % self.config.registers]
+        return torch.sigmoid(temp * self.create(F.layer_norm(x, x.shape[-1:])).squeeze(-1))
+
+    def begin_forward(self, h0, idx):
+        super().begin_forward(h0, idx)
+        c = self.config
+        gates = self.creation_gates(h0)
+        push = (gates > 0.5).detach().cpu().numpy()
+        top, sal = lifo_schedule(push, c.registers, c.salience_decay, c.salience_floor)
+        top_t = torch.from_numpy(top).to(h0.device)
+        has = top_t >= 0
+        src = top_t.clamp_min(0)
+        g_src = gates.gather(1, src) * has  # the writer's gate (0 where the stack is empty)
+        self._schedule = (src, g_src * torch.from_numpy(sal).to(h0.device, gates.dtype))
+
+    def interaction_forces(self, h, v, layer):
+        forces = super().interaction_forces(h, v, layer)
+        src, weight = self._schedule
+        hs = h.detach().gather(1, src.unsqueeze(-1).expand_as(h))  # the register writer's state
+        k, u = self.W_k(hs), self.W_v(hs)
+        match = torch.sigmoid((self.W_q(h) * k).sum(-1) / math.sqrt(k.shape[-1]))
+        f = (weight * match).unsqueeze(-1) * self.W_o(u)
+        forces["fock"] = (f, (f * v).sum(-1))  # exchange power, logged apart from conservative terms
+        return forces

@@ -1,0 +1,139 @@
+"""PARFLM's pairwise potential V_φ over the top-k earlier tokens, with a closed-form force.
+
+For token t and a chosen earlier token s ≤ t (the k best by a small score network, picked with a
+straight-through Gumbel top-k), the published "structural" form is
+
+    V_φ(h_t, h_s) = Φ(‖l_t − l_s‖²/n_l) · Θ(θ_t · θ_s/n_θ),   l = LN(W_l h) (type),  θ = W_θ h (angle),
+
+with Φ, Θ scalar MLPs. The "competitive" variant adds a repulsive per-type-dimension term
+Σ_i ρ_i exp(−(l_ti − l_si)²), ρ_i = softplus(·) ≥ 0, so that nearby types push apart and specialise.
+U_t = scale_ℓ · Σ_s w_ts V_φ(h_t, h_s). The source h_s is detached (that keeps the model causal),
+and the force on h_t is −∂U_t/∂h_t, written out below.
+
+Memory: selecting the top-k among s ≤ t needs the scores of all pairs; we materialise exactly one
+(B, T, T) score matrix (bf16 under autocast), never a T² tensor of pair features or energies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from semsim.potentials.mlp import act_and_grad
+
+
+class ScalarMLP(nn.Module):
+    """g: ℝ → ℝ, one hidden layer; returns g(x) and g'(x) together (closed form)."""
+
+    def __init__(self, hidden: int = 128, act: str = "gelu"):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(hidden) * 0.5)
+        self.b1 = nn.Parameter(torch.randn(hidden) * 0.5)
+        self.w2 = nn.Parameter(torch.randn(hidden) / math.sqrt(hidden))
+        self.b2 = nn.Parameter(torch.zeros(()))
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, da = act_and_grad(x.unsqueeze(-1) * self.w1 + self.b1, self.act)
+        return a @ self.w2 + self.b2, (da * self.w1) @ self.w2
+
+
+def layer_norm_backward(xhat: torch.Tensor, inv_std: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """∂/∂x of an affine-free LayerNorm x̂ = (x − μ)/σ, given upstream g = ∂/∂x̂."""
+    return inv_std * (g - g.mean(-1, keepdim=True) - xhat * (g * xhat).mean(-1, keepdim=True))
+
+
+class PairPotential(nn.Module):
+    def __init__(self, d: int, n_layers: int, k: int = 8, score_dim: int = 32, type_dim: int = 32,
+                 angle_dim: int = 32, hidden: int = 128, type_ln: bool = True, competitive: bool = False,
+                 include_self: bool = True, scale_init: float = 0.1):
+        super().__init__()
+        self.k, self.type_ln, self.include_self = k, type_ln, include_self
+        self.score_q = nn.Linear(d, score_dim, bias=False)
+        self.score_k = nn.Linear(d, score_dim, bias=False)
+        self.W_l = nn.Linear(d, type_dim, bias=False)
+        self.W_th = nn.Linear(d, angle_dim, bias=False)
+        for lin in (self.W_l, self.W_th):
+            nn.init.normal_(lin.weight, 0.0, 1.0 / math.sqrt(d))
+        self.phi = ScalarMLP(hidden)
+        self.theta = ScalarMLP(hidden)
+        self.layer_scale = nn.Parameter(torch.full((n_layers,), scale_init))
+        self.rep = nn.Parameter(torch.full((type_dim,), -2.0)) if competitive else None
+
+    # ------------------------------------------------------------------ routing
+    def select(self, h: torch.Tensor, tau: float, noise: bool, generator=None):
+        """Top-k earlier tokens per position: (idx (B,T,k), weights w (B,T,k), valid (B,T,k))."""
+        B, T, _ = h.shape
+        q, kk = self.score_q(h), self.score_k(h.detach())
+        scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])  # the one (B, T, T) matrix
+        allowed = torch.ones(T, T, dtype=torch.bool, device=h.device).tril(0 if self.include_self else -1)
+        if noise:  # Gumbel(0, 1) noise: sampling without replacement ∝ softmax(score)
+            u = torch.rand(scores.shape, device=h.device, generator=generator).clamp_(1e-9, 1 - 1e-9)
+            scores = scores - torch.log(-torch.log(u)).to(scores.dtype)
+        scores = (scores.to(torch.promote_types(scores.dtype, torch.float32)) / tau).masked_fill(~allowed, float("-inf"))
+        k = min(self.k, T)
+        top, idx = scores.topk(k, dim=-1)
+        valid = torch.isfinite(top)
+        soft = torch.softmax(top.masked_fill(~valid, -1e9), dim=-1) * valid
+        w = valid.to(soft.dtype) + (soft - soft.detach())  # straight-through: exactly 1 forward, softmax gradient
+        idx = torch.where(valid, idx, torch.arange(T, device=h.device).view(1, T, 1))  # invalid → self, w = 0
+        return idx, w, valid
+
+    # ------------------------------------------------------------------ energy and force
+    def _features(self, h: torch.Tensor):
+        l = self.W_l(h)
+        if self.type_ln:
+            mu, var = l.mean(-1, keepdim=True), l.var(-1, keepdim=True, unbiased=False)
+            inv = torch.rsqrt(var + 1e-5)
+            l = (l - mu) * inv
+        else:
+            inv = None
+        return l, inv, self.W_th(h)
+
+    @staticmethod
+    def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        B, T, k = idx.shape
+        return x.gather(1, idx.reshape(B, T * k, 1).expand(-1, -1, x.shape[-1])).view(B, T, k, x.shape[-1])
+
+    def _pair_terms(self, h, idx):
+        l_t, inv, th_t = self._features(h)
+        l_src, _, th_src = self._features(h.detach())  # the source state h_s is detached
+        l_s, th_s = self._gather(l_src, idx), self._gather(th_src, idx)
+        u = l_t.unsqueeze(2) - l_s  # (B, T, k, type_dim)
+        # Φ and Θ read per-dimension means, ‖u‖²/n_l and θ_t·θ_s/n_θ: O(1) at any width, so the
+        # scalar MLPs start in their useful range (a constant rescale of the published arguments).
+        r = (u * u).mean(-1)
+        c = (th_t.unsqueeze(2) * th_s).mean(-1)
+        return l_t, inv, u, r, c, th_s
+
+    def energy(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int) -> torch.Tensor:
+        """U_t per token (B, T); differentiable reference for the closed-form force."""
+        _, _, u, r, c, _ = self._pair_terms(h, idx)
+        V = self.phi(r)[0] * self.theta(c)[0]
+        if self.rep is not None:
+            V = V + (F.softplus(self.rep) * torch.exp(-u * u)).sum(-1)
+        return self.layer_scale[layer] * (w * V).sum(-1)
+
+    def force(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int):
+        """(f = −∂U_t/∂h_t, U_t)."""
+        l_t, inv, u, r, c, th_s = self._pair_terms(h, idx)
+        P, dP = self.phi(r)
+        Q, dQ = self.theta(c)
+        V = P * Q
+        s = self.layer_scale[layer]
+        ws = s * w  # (B, T, k)
+        n_l, n_th = u.shape[-1], th_s.shape[-1]
+        g_l = ((ws * dP * Q).unsqueeze(-1) * (2 / n_l) * u).sum(2)  # ∂U/∂l_t
+        if self.rep is not None:
+            rho = F.softplus(self.rep)
+            e = torch.exp(-u * u)
+            V = V + (rho * e).sum(-1)
+            g_l = g_l + (ws.unsqueeze(-1) * rho * e * (-2 * u)).sum(2)
+        g_th = ((ws * P * dQ).unsqueeze(-1) * th_s).sum(2) / n_th  # ∂U/∂θ_t
+        if inv is not None:
+            g_l = layer_norm_backward(l_t, inv, g_l)
+        grad = g_l @ self.W_l.weight + g_th @ self.W_th.weight
+        return -grad, (ws * V).sum(-1)
