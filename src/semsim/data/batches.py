@@ -29,7 +29,8 @@ class BatchSampler:
 
     def get(self, step: int, micro: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed((self.seed * 1_000_003 + step * 1009 + micro) % (2**63))
-        starts = torch.randint(0, len(self.tokens) - self.block_size - 1 + 1, (self.batch_size,), generator=g)
+        # a window needs block_size + 1 tokens: starts in [0, len − block_size)
+        starts = torch.randint(0, len(self.tokens) - self.block_size, (self.batch_size,), generator=g)
         rows = np.stack([self.tokens[s : s + self.block_size + 1] for s in starts.tolist()])
         t = torch.from_numpy(rows.astype(np.int64))
         return t[:, :-1], t[:, 1:]

@@ -45,15 +45,15 @@ def descend(model, xi: torch.Tensor, starts: torch.Tensor, steps: int = 1500, lr
 def attractors(model, idx: torch.Tensor, n_starts: int = 256, steps: int = 1500, radius: float | None = None,
                top_tokens: int = 5, decode=None, progress: bool = False) -> dict:
     """Attractors seen by the last token of the prompt ``idx`` (1, T) at the final layer."""
-    out = model(idx, return_extras=True)
-    h_last = out.extras["hidden"][-1]
-    xi = model.context(h_last)[:, -1]  # (1, D_ξ)
     E = model.wte.weight
     if hasattr(model.potential, "centres"):  # SQ wells: the centres are explicit, no search needed
-        mu, w = model.potential.centres(xi, h_last[:, -1])
-        points, weights, V = mu[0], w[0], model.potential.energy(xi.expand(mu.shape[1], -1), mu[0])
+        read = model.attractors(idx)
+        points, weights, xi = read["centres"][0, -1], read["weights"][0, -1], read["context"][:, -1]
+        V = model.potential.energy(xi.expand(points.shape[0], -1), points)
         method = "explicit"
     else:
+        h_last = model(idx, return_extras=True).extras["hidden"][-1]
+        xi = model.context(h_last)[:, -1]  # (1, D_ξ)
         g = torch.Generator(device="cpu").manual_seed(0)
         scale = h_last.std().item()
         starts = (torch.randn(n_starts, h_last.shape[-1], generator=g) * scale).to(h_last.device)

@@ -13,6 +13,7 @@ import torch
 
 from semsim.models import register
 from semsim.models.splm import SPLM, SPLMConfig
+from semsim.potentials.base import autograd_force
 from semsim.potentials.pairwise import PairPotential
 
 
@@ -54,23 +55,9 @@ class PARFLM(SPLM):
         forces = super().interaction_forces(h, v, layer)
         idx, w, _ = self.pair.select(h, float(self.gumbel_tau), noise=self.training)
         if self.config.force == "autograd":
-            f, U = _autograd_force(lambda x: self.pair.energy(x, idx, w, layer), h)
+            f, U = autograd_force(lambda x: self.pair.energy(x, idx, w, layer), h)
         else:
             f, U = self.pair.force(h, idx, w, layer)
         forces["pair"] = (f, U)
         return forces
 
-
-def _autograd_force(energy_fn, h):
-    """Reference force −∇_h Σ U through autograd (create_graph when training).
-
-    The gradient is taken w.r.t. an alias of h that only the pair features see: the routing
-    weights w(h) are held fixed, as in the closed form (a straight-through weight is a training
-    signal for the score network, not part of the physical force).
-    """
-    outer = torch.is_grad_enabled()
-    with torch.enable_grad():
-        h_ = h.view_as(h) if h.requires_grad else h.detach().requires_grad_(True)
-        U = energy_fn(h_)
-        (g,) = torch.autograd.grad(U.sum(), h_, create_graph=outer)
-    return -g, U

@@ -206,4 +206,4 @@ class SPLM(LanguageModel):
         xi = self.context(h)
         mu, w = self.potential.centres(xi, h)
         tokens = (mu @ self.wte.weight.T).topk(top, dim=-1).indices
-        return {"centres": mu, "weights": w, "nearest_tokens": tokens}
+        return {"centres": mu, "weights": w, "nearest_tokens": tokens, "context": xi}

@@ -11,6 +11,20 @@ import torch
 import torch.nn as nn
 
 
+def autograd_force(energy_fn, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(−∇_h Σ E, E) for ``E = energy_fn(h)`` through autograd, create_graph when grad is on.
+
+    The gradient is taken w.r.t. an alias of h that only ``energy_fn`` sees, so quantities computed
+    from h outside it (e.g. PARFLM's routing weights) are held fixed, as in the closed forms.
+    """
+    outer_grad = torch.is_grad_enabled()
+    with torch.enable_grad():
+        h_ = h.view_as(h) if h.requires_grad else h.detach().requires_grad_(True)
+        E = energy_fn(h_)
+        (g,) = torch.autograd.grad(E.sum(), h_, create_graph=outer_grad)
+    return -g, E
+
+
 class Potential(nn.Module):
     def energy(self, xi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """V per token: ξ (B, T, D_ξ), h (B, T, d) → (B, T)."""
@@ -22,9 +36,4 @@ class Potential(nn.Module):
 
     def force_autograd(self, xi: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(f, V) through autograd; differentiable w.r.t. parameters (create_graph) when grad is on."""
-        outer_grad = torch.is_grad_enabled()
-        with torch.enable_grad():
-            h_ = h if h.requires_grad else h.detach().requires_grad_(True)
-            V = self.energy(xi, h_)
-            (g,) = torch.autograd.grad(V.sum(), h_, create_graph=outer_grad)
-        return -g, V
+        return autograd_force(lambda x: self.energy(xi, x), h)

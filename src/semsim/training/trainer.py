@@ -79,7 +79,7 @@ class Trainer:
         if resume and not self.resumed:
             log(f"no checkpoint in {self.out_dir}; starting fresh")
         if self.resumed:
-            _, saved = load_model(ckpt)
+            resumed_model, saved = load_model(ckpt)
             run = run if run is not None else saved
             run.model = saved.model  # the architecture is the checkpoint's, whatever was asked
         self.run = run
@@ -93,7 +93,7 @@ class Trainer:
 
         torch.manual_seed(tc.seed)
         if self.resumed:
-            self.model = load_model(ckpt, device=self.device)[0]
+            self.model = resumed_model.to(self.device)
         else:
             surprisal = torch.from_numpy(self.corpus.surprisal.copy())
             self.model = build_model(run.model, surprisal=surprisal).to(self.device)
