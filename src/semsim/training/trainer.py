@@ -139,8 +139,12 @@ class Trainer:
     def progress(self) -> float:
         tc = self.run.train
         if tc.time_budget:
-            return min(1.0, max(self.elapsed / tc.time_budget, self.step / tc.steps))
+            return min(1.0, max(self.elapsed / self._train_budget(), self.step / tc.steps))
         return self.step / tc.steps
+
+    def _train_budget(self) -> float:
+        """Seconds of a time budget left for steps once the final evaluation and save are reserved."""
+        return max(1e-3, self.run.train.time_budget - self._reserve)
 
     def fit(self) -> TrainResult:
         tc = self.run.train
@@ -154,6 +158,13 @@ class Trainer:
                     f"causal probe failed: |Δlogits| before t = {probe['max_abs_dlogits_before_t']:.3g}, "
                     f"grad from future = {probe['max_abs_grad_from_future']:.3g}; refusing to train a leaky model"
                 )
+        t_start = time.perf_counter() - self.elapsed  # a time budget counts from here, set-up included
+        self._reserve = 0.0
+        if tc.time_budget:  # the final validation and save must fit in the budget: time one (warm) now
+            self.validate()  # the first call may compile
+            t0 = time.perf_counter()
+            self.validate()
+            self._reserve = 2 * (time.perf_counter() - t0) + 2.0
         tokens_per_step = tc.batch_size * tc.grad_accum * self.run.model.block_size
         warm = tc.warmup_steps / max(tc.steps, 1)
         bar = tqdm(
@@ -163,9 +174,8 @@ class Trainer:
         val_row = None
         self.model.train()
         t_log, tok_log, tok_s = time.perf_counter(), 0, 0.0
-        t_start = time.perf_counter() - self.elapsed
         while self.step < tc.steps:
-            if tc.time_budget and self.elapsed >= tc.time_budget:
+            if tc.time_budget and self.elapsed >= self._train_budget():
                 break
             self.model.set_training_progress(self.progress())
             lr = tc.lr * lr_multiplier(self.progress(), warm, tc.min_lr_ratio)
