@@ -61,7 +61,9 @@ def main() -> None:
     p.add_argument("overrides", nargs="*")
     a = p.parse_args()
     run = get_preset(a.preset)
-    run.override([f"data.corpus={a.corpus}", "data.train_token_cap=null", "train.steps=1000000",
+    # The preset's step count stays as a cap and sets the warm-up fraction (400/16,000 for the
+    # published recipe); within it the schedule follows the wall clock.
+    run.override([f"data.corpus={a.corpus}", "data.train_token_cap=null",
                    "train.eval_interval=0", "train.ckpt_interval=0", "train.eval_tokens=32768",
                    f"train.compile={'true' if a.compile else 'false'}", "train.progress=false", *a.overrides])
     run.train.time_budget = a.budget

@@ -165,6 +165,7 @@ class Trainer:
             t0 = time.perf_counter()
             self.validate()
             self._reserve = 2 * (time.perf_counter() - t0) + 2.0
+            self.elapsed = time.perf_counter() - t_start
         tokens_per_step = tc.batch_size * tc.grad_accum * self.run.model.block_size
         warm = tc.warmup_steps / max(tc.steps, 1)
         bar = tqdm(
