@@ -68,16 +68,14 @@ class PairPotential(nn.Module):
         """Top-k earlier tokens per position: (idx (B,T,k), weights w (B,T,k), valid (B,T,k))."""
         B, T, _ = h.shape
         q, kk = self.score_q(h), self.score_k(h.detach())
-        # The one (B, T, T) matrix (bf16 under autocast), edited in place: noise, temperature, mask.
-        scores = (q @ kk.transpose(1, 2)).div_(math.sqrt(q.shape[-1]))
-        if noise:  # Gumbel(0, 1) = −log E with E ~ Exp(1): sampling without replacement ∝ softmax(score)
-            scores.sub_(torch.empty_like(scores).exponential_(generator=generator).log_())
-        scores.div_(tau)
-        future = torch.ones(T, T, dtype=torch.bool, device=h.device).triu(1 if self.include_self else 0)
-        scores.masked_fill_(future, float("-inf"))
+        scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])  # the one (B, T, T) matrix
+        allowed = torch.ones(T, T, dtype=torch.bool, device=h.device).tril(0 if self.include_self else -1)
+        if noise:  # Gumbel(0, 1) noise: sampling without replacement ∝ softmax(score)
+            u = torch.rand(scores.shape, device=h.device, generator=generator).clamp_(1e-9, 1 - 1e-9)
+            scores = scores - torch.log(-torch.log(u)).to(scores.dtype)
+        scores = (scores.to(torch.promote_types(scores.dtype, torch.float32)) / tau).masked_fill(~allowed, float("-inf"))
         k = min(self.k, T)
         top, idx = scores.topk(k, dim=-1)
-        top = top.to(torch.promote_types(top.dtype, torch.float32))  # (B, T, k): cheap to upcast
         valid = torch.isfinite(top)
         soft = torch.softmax(top.masked_fill(~valid, -1e9), dim=-1) * valid
         w = valid.to(soft.dtype) + (soft - soft.detach())  # straight-through: exactly 1 forward, softmax gradient
