@@ -33,11 +33,16 @@ def parse_variant(spec: str):
     return label, preset, overrides, run
 
 
-def time_variant(run, steps: int, warmup: int, compile_: bool, device: torch.device) -> dict:
+def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.device) -> dict:
     torch.manual_seed(0)
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
-    fwd = torch.compile(model) if compile_ else model
+    if compile_ == "model":  # the model's own choice: compile_for_training (regional for SPLMs)
+        fwd = model.compile_for_training()
+    elif compile_ == "whole":
+        fwd = torch.compile(model)
+    else:
+        fwd = model
     B, T = run.train.batch_size, run.model.block_size
     x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
     y = torch.randint(0, run.model.vocab_size, (B, T), device=device)
@@ -57,6 +62,8 @@ def time_variant(run, steps: int, warmup: int, compile_: bool, device: torch.dev
         opt.step()
         opt.zero_grad(set_to_none=True)
         sync()
+        if i == 0:
+            first_step = time.perf_counter() - t0  # includes compilation when compiling
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     step = statistics.median(times)
@@ -69,7 +76,8 @@ def time_variant(run, steps: int, warmup: int, compile_: bool, device: torch.dev
         "step_ms_spread": [min(times) * 1e3, max(times) * 1e3],
         "tokens_per_s": B * T / step,
         "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
-        "compiled": compile_,
+        "compile": compile_,
+        "first_step_s": first_step,
     }
     if run.model.__class__.__name__ == "GPTConfig":  # model FLOPs: 6N per token + causal attention
         c = run.model
@@ -83,20 +91,23 @@ def time_variant(run, steps: int, warmup: int, compile_: bool, device: torch.dev
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("variants", nargs="+")
+    p.add_argument("variants", nargs="+", help="label=preset[:overrides]; a per-variant compile mode may "
+                   "follow as label=preset[:overrides]@whole")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--compile", action="store_true")
+    p.add_argument("--compile", choices=["none", "model", "whole"], default="none",
+                   help="model: the model's compile_for_training (regional for SPLMs); whole: torch.compile(model)")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # CPU: smoke runs only
     rows = []
     for spec in a.variants:
+        spec, _, mode = spec.partition("@")
         label, preset, overrides, run = parse_variant(spec)
-        r = time_variant(run, a.steps, a.warmup, a.compile, device)
+        r = time_variant(run, a.steps, a.warmup, mode or a.compile, device)
         rows.append({"label": label, "preset": preset, "overrides": overrides, **r})
-        print(f"{label:24s} {r['params'] / 1e6:6.2f}M  {r['step_ms']:8.2f} ms/step  {r['tokens_per_s']:>10,.0f} tok/s"
-              f"  {r['peak_mem_gb'] or 0:.2f} GB", flush=True)
+        print(f"{label:28s} {r['params'] / 1e6:6.2f}M  {r['step_ms']:8.2f} ms/step  {r['tokens_per_s']:>10,.0f} tok/s"
+              f"  {r['peak_mem_gb'] or 0:.2f} GB  first step {r['first_step_s']:.1f} s", flush=True)
     base = rows[0]["tokens_per_s"]
     for r in rows:
         r["tokens_per_s_ratio_to_first"] = r["tokens_per_s"] / base

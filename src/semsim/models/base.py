@@ -44,6 +44,10 @@ class LanguageModel(nn.Module):
             loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
         return LMOutput(logits, loss, aux, extras)
 
+    def compile_for_training(self) -> nn.Module:
+        """What the trainer runs when ``train.compile`` is on: here the whole model through torch.compile."""
+        return torch.compile(self)
+
     def set_training_progress(self, fraction: float) -> None:
         """Called by the trainer before every step with the fraction of the run done (for annealing)."""
 

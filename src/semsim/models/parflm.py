@@ -53,7 +53,7 @@ class PARFLM(SPLM):
 
     def interaction_forces(self, h, v, layer):
         forces = super().interaction_forces(h, v, layer)
-        idx, w, _ = self.pair.select(h, float(self.gumbel_tau), noise=self.training)
+        idx, w, _ = self.pair.select(h, self.gumbel_tau, noise=self.training)  # a tensor: no graph break
         if self.config.force == "autograd":
             f, U = autograd_force(lambda x: self.pair.energy(x, idx, w, layer), h)
         else:

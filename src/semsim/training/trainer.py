@@ -104,7 +104,7 @@ class Trainer:
             self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
             self._truncate_metrics(self.step)
             log(f"resumed from {ckpt} at step {self.step}")
-        self.fwd = torch.compile(self.model) if tc.compile else self.model
+        self.fwd = self.model.compile_for_training() if tc.compile else self.model
 
     # ------------------------------------------------------------------ bookkeeping
     def _truncate_metrics(self, step: int) -> None:
@@ -124,7 +124,8 @@ class Trainer:
 
     def validate(self) -> dict:
         tc = self.run.train
-        res = evaluate(self.fwd, self.val, tc.eval_batch_size, self.device, self.autocast)
+        # Evaluation runs the eager model: compiling a second (no-grad) graph would cost more than it saves.
+        res = evaluate(self.model, self.val, tc.eval_batch_size, self.device, self.autocast)
         row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"]}
         self.model.eval()
         with torch.no_grad(), self.autocast:
