@@ -13,7 +13,7 @@ for name in sys.argv[1:]:
     eager = build_model(cfg).cuda().eval()
     compiled = build_model(cfg).cuda().eval()
     compiled.load_state_dict(eager.state_dict())
-    compiled = compiled.compile_for_training()
+    compiled = compiled.compile_for_training("regional")
     x = torch.randint(0, cfg.vocab_size, (4, 256), device="cuda")
     l1, l2 = eager(x, targets=x).loss, compiled(x, targets=x).loss
     g1 = torch.autograd.grad(l1, list(eager.parameters()), allow_unused=True)

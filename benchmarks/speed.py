@@ -37,8 +37,8 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
     torch.manual_seed(0)
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
-    if compile_ == "model":  # the model's own choice: compile_for_training (regional for SPLMs)
-        fwd = model.compile_for_training()
+    if compile_ == "model":  # the model's regional compilation (compile_for_training("regional"))
+        fwd = model.compile_for_training("regional")
     elif compile_ == "whole":
         fwd = torch.compile(model)
     else:
@@ -96,7 +96,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--compile", choices=["none", "model", "whole"], default="none",
-                   help="model: the model's compile_for_training (regional for SPLMs); whole: torch.compile(model)")
+                   help="model: compile_for_training('regional') (one SPLM layer); whole: torch.compile(model)")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # CPU: smoke runs only

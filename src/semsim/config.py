@@ -45,6 +45,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     compile: bool = False
+    compile_scope: str = "whole"  # whole | regional (SPLMs: compile one integration step; faster to build)
     causal_probe: bool = True  # run the causal-violation probe before training
     time_budget: float | None = None  # seconds; when set, the LR schedule is laid over wall time
     progress: bool = True

@@ -44,8 +44,9 @@ class LanguageModel(nn.Module):
             loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
         return LMOutput(logits, loss, aux, extras)
 
-    def compile_for_training(self) -> nn.Module:
-        """What the trainer runs when ``train.compile`` is on: here the whole model through torch.compile."""
+    def compile_for_training(self, scope: str = "whole") -> nn.Module:
+        """What the trainer runs when ``train.compile`` is on. ``whole``: one graph of the whole model;
+        ``regional``: only the model's repeated region (families that have one), far faster to compile."""
         return torch.compile(self)
 
     def set_training_progress(self, fraction: float) -> None:

@@ -180,12 +180,15 @@ class SPLM(LanguageModel):
         step = damped_euler_step(h, v, f, m, self.config.dt, self.gamma)
         return self.ln(step.h), step.h, step.v, step.v_kick, xi, V, extra
 
-    def compile_for_training(self):
-        """Regional compilation: the L steps repeat one layer, so compile that region once.
+    def compile_for_training(self, scope: str = "whole"):
+        """``regional``: the L steps repeat one layer, so compile that region once.
 
-        Compiling the unrolled L-step graph instead took minutes (225 s inside the trainer on an H100);
-        one step is ~L× less to trace, and the elementwise chains that dominate the step still fuse.
+        Measured on an H100 for splm-multixi-sq3 (benchmarks/results/h100_session6): whole graph 118.5 s to
+        compile, 18.97 ms/step; regional 27.6 s, 32.79 ms/step (eager 62.51). Regional wins for runs
+        shorter than ~6,600 steps, the whole graph beyond.
         """
+        if scope == "whole":
+            return super().compile_for_training()
         self._compiled_layer = torch.compile(self._layer)
         return self
 

@@ -104,7 +104,7 @@ class Trainer:
             self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
             self._truncate_metrics(self.step)
             log(f"resumed from {ckpt} at step {self.step}")
-        self.fwd = self.model.compile_for_training() if tc.compile else self.model
+        self.fwd = self.model.compile_for_training(tc.compile_scope) if tc.compile else self.model
 
     # ------------------------------------------------------------------ bookkeeping
     def _truncate_metrics(self, step: int) -> None:
