@@ -161,8 +161,7 @@ class Trainer:
                 )
         t_start = time.perf_counter() - self.elapsed  # a time budget counts from here, set-up included
         self._reserve = 0.0
-        if tc.time_budget:  # the final validation and save must fit in the budget: time one (warm) now
-            self.validate()  # the first call may compile
+        if tc.time_budget:  # the final validation and save must fit in the budget: time one now
             t0 = time.perf_counter()
             self.validate()
             self._reserve = 2 * (time.perf_counter() - t0) + 2.0
@@ -173,14 +172,14 @@ class Trainer:
             total=tc.steps, initial=self.step, disable=not tc.progress, unit="step", dynamic_ncols=True,
             mininterval=1.0,
         )
-        val_row = None
         self.model.train()
         t_log, tok_log, tok_s = time.perf_counter(), 0, 0.0
         while self.step < tc.steps:
             if tc.time_budget and self.elapsed >= self._train_budget():
                 break
-            self.model.set_training_progress(self.progress())
-            lr = tc.lr * lr_multiplier(self.progress(), warm, tc.min_lr_ratio)
+            progress = self.progress()
+            self.model.set_training_progress(progress)
+            lr = tc.lr * lr_multiplier(progress, warm, tc.min_lr_ratio)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             loss_sum = 0.0
