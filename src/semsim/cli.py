@@ -74,15 +74,9 @@ def _load(ckpt: str, args):
     from semsim.training.trainer import resolve_device
 
     device = resolve_device(getattr(args, "device", "auto") or "auto")
-    model, run = load_model(_checkpoint_dir(ckpt), device=device)
+    model, run = load_model(ckpt, device=device)
     _apply_data_flags(run, args)
     return model, run, device
-
-
-def _checkpoint_dir(path: str) -> str:
-    """Accept a run folder as well as its checkpoint folder."""
-    p = Path(path)
-    return str(p / "checkpoint") if (p / "checkpoint" / "config.json").is_file() else path
 
 
 def cmd_eval(args) -> int:
@@ -152,11 +146,10 @@ def cmd_diagnose(args) -> int:
     windows = validation_windows(corpus.val, T, (args.seqs + 1) * T + 1)
     decode = enc.decode
     if isinstance(model, HFCausalLM) and args.hf_tokenizer:
+        import numpy as np
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(args.subject, local_files_only=True)
-        import numpy as np
-
         ids = tok(enc.decode(corpus.val[: 4 * (args.seqs + 1) * T].tolist()))["input_ids"]
         windows = validation_windows(np.asarray(ids), T)
         decode = tok.decode

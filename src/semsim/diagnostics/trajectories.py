@@ -76,9 +76,7 @@ def load_subject(path_or_name: str, device: str | torch.device = "cpu") -> Langu
         return HFCausalLM(hf.float().eval()).to(device)
     from semsim.training import load_model
 
-    if (p / "checkpoint" / "config.json").is_file():
-        p = p / "checkpoint"
-    return load_model(p if p.exists() else path_or_name, device=device)[0].eval()
+    return load_model(path_or_name, device=device)[0].eval()
 
 
 def _is_hf(p: Path) -> bool:

@@ -89,11 +89,13 @@ def _read_config(folder: Path) -> RunConfig:
 
 
 def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
-    """(model, run_config) from a checkpoint folder, or a fresh model from a preset name."""
+    """(model, run_config) from a checkpoint folder (or a run folder holding one), or a fresh preset model."""
     from semsim.models import build_model
     from semsim.presets import get_preset, preset_names
 
     folder = Path(path_or_preset)
+    if (folder / "checkpoint" / "config.json").is_file():  # a run folder: use its checkpoint
+        folder = folder / "checkpoint"
     if not folder.exists():
         if str(path_or_preset) in preset_names():
             cfg = get_preset(str(path_or_preset))
