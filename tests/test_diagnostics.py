@@ -1,8 +1,6 @@
 """Diagnostics on cases with a known answer."""
 
-import math
 
-import pytest
 import torch
 
 from semsim.diagnostics import separator as sep
