@@ -79,10 +79,8 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
         "compile": compile_,
         "first_step_s": first_step,
     }
-    if run.model.__class__.__name__ == "GPTConfig":  # model FLOPs: 6N per token + causal attention
-        c = run.model
-        flops_tok = 6 * n_params + 6 * c.n_layer * T * c.d_model  # 12·L·T·d halved for the causal mask
-        res["mfu_vs_989tflops"] = flops_tok * res["tokens_per_s"] / (H100_BF16_DENSE_TFLOPS * 1e12)
+    if hasattr(model, "flops_per_token"):  # the attention baseline's model FLOP utilisation
+        res["mfu_vs_989tflops"] = model.flops_per_token(T) * res["tokens_per_s"] / (H100_BF16_DENSE_TFLOPS * 1e12)
     del model, opt, fwd
     if cuda:
         torch.cuda.empty_cache()

@@ -1,5 +1,6 @@
 """The trainer on real text: falling validation loss, exact resume, checkpoint round trip."""
 
+import contextlib
 import json
 
 import pytest
@@ -99,3 +100,21 @@ def test_time_budget_ends_the_run(tmp_path, data_dir):
     peak, floor = run.train.lr, run.train.lr * run.train.min_lr_ratio
     assert max(lrs) > 0.5 * peak  # the cosine was laid over the budget: up to the peak ...
     assert abs(lrs[-1] - floor) < 0.1 * floor  # ... and fully decayed when the budget ran out
+
+
+def test_validation_by_wall_clock_and_best_checkpoint(tmp_path, data_dir):
+    from semsim.evaluation import evaluate
+
+    run = _run("gpt-tiny", "train.steps=100000", "train.batch_size=4", "model.block_size=32", "train.lr=3e-3",
+               "train.time_budget=8", "train.eval_interval=0", "train.eval_interval_s=1.5", "train.keep_best=true",
+               "train.eval_tokens=2048")
+    trainer = Trainer(run, tmp_path, log=lambda m: None)
+    result = trainer.fit()
+    vals = _rows(tmp_path, "val")
+    assert len(vals) >= 4  # the timing validation, ≥ 2 by the clock in ~6 s of steps, the final one
+    best = min(vals, key=lambda r: r["loss"])
+    assert (result.best_val_loss, result.best_step) == (best["loss"], best["step"])
+    assert best["step"] > 0
+    model, _ = load_model(tmp_path / "best")  # the saved best model reproduces its validation loss
+    res = evaluate(model, trainer.val, run.train.eval_batch_size, torch.device("cpu"), contextlib.nullcontext())
+    assert res["loss"] == pytest.approx(best["loss"], rel=1e-5)

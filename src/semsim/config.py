@@ -37,6 +37,8 @@ class TrainConfig:
     beta2: float = 0.95
     grad_clip: float = 1.0
     eval_interval: int = 200  # steps between validations (0: only at the end)
+    eval_interval_s: float = 0.0  # or seconds of wall time between validations (0: off)
+    keep_best: bool = False  # also save the model with the best validation loss to <run>/best
     eval_tokens: int = 65536  # size of the fixed validation slice used for every evaluation
     eval_batch_size: int = 16
     log_interval: int = 10

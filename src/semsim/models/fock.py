@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from semsim.kernels.lifo import lifo_schedule, salience_table
 from semsim.models import register
 from semsim.models.parflm import PARFLM, PARFLMConfig
 
@@ -37,38 +37,6 @@ class FockConfig(PARFLMConfig):
     creation_temp: float = 8.0
     salience_decay: float = 0.5  # per read
     salience_floor: float = 0.01  # destroyed below
-
-
-def lifo_schedule(push: np.ndarray, capacity: int, decay: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Which register each position reads: (writer position or −1, its salience at the read).
-
-    ``push`` is a (B, T) bool array. Exact stack simulation, vectorised over the batch; it runs on the
-    CPU once per forward pass (T steps of B-wide numpy work).
-    """
-    B, T = push.shape
-    src = np.full((B, capacity), -1, dtype=np.int64)
-    sal = np.zeros((B, capacity))
-    depth = np.zeros(B, dtype=np.int64)
-    top = np.full((B, T), -1, dtype=np.int64)
-    top_sal = np.zeros((B, T))
-    rows = np.arange(B)
-    for t in range(T):
-        p = push[:, t]
-        full = p & (depth == capacity)
-        if full.any():  # drop the bottom register to make room
-            src[full, :-1], sal[full, :-1] = src[full, 1:], sal[full, 1:]
-            depth[full] -= 1
-        src[rows[p], depth[p]] = t
-        sal[rows[p], depth[p]] = 1.0
-        depth[p] += 1
-        live = depth > 0
-        i = np.maximum(depth - 1, 0)
-        top[live, t] = src[rows[live], i[live]]
-        top_sal[live, t] = sal[rows[live], i[live]]
-        sal[rows[live], i[live]] *= decay
-        popped = live & (sal[rows, i] < floor)
-        depth[popped] -= 1
-    return top, top_sal
 
 
 @register("fock-parflm", FockConfig)
@@ -83,6 +51,9 @@ class FockPARFLM(PARFLM):
         self.W_v = nn.Linear(d, dk, bias=False)
         self.W_o = nn.Linear(dk, d, bias=False)
         nn.init.normal_(self.W_o.weight, 0.0, 0.02)
+        # salience of a register at its k-th read; the schedule kernel returns k
+        table = salience_table(config.salience_decay, config.salience_floor, config.block_size)
+        self.register_buffer("salience", torch.tensor(table), persistent=False)
         self._schedule = None
 
     def creation_gates(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,13 +65,11 @@ class FockPARFLM(PARFLM):
         super().begin_forward(h0, idx)
         c = self.config
         gates = self.creation_gates(h0)
-        push = (gates > 0.5).detach().cpu().numpy()
-        top, sal = lifo_schedule(push, c.registers, c.salience_decay, c.salience_floor)
-        top_t = torch.from_numpy(top).to(h0.device)
-        has = top_t >= 0
-        src = top_t.clamp_min(0)
+        top, reads = lifo_schedule((gates > 0.5).detach(), c.registers, len(self.salience))
+        has = top >= 0
+        src = top.clamp_min(0)
         g_src = gates.gather(1, src) * has  # the writer's gate (0 where the stack is empty)
-        self._schedule = (src, g_src * torch.from_numpy(sal).to(h0.device, gates.dtype))
+        self._schedule = (src, g_src * self.salience[reads].to(gates.dtype))
 
     def interaction_forces(self, h, v, layer):
         forces = super().interaction_forces(h, v, layer)

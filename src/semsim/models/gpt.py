@@ -84,6 +84,13 @@ class GPT(LanguageModel):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
+    def flops_per_token(self, seq_len: int | None = None) -> float:
+        """Training FLOPs per token: 6N (forward + backward matmuls; the tied head counted once, the
+        position table not) plus 6·L·T·d for causal attention scores (12·L·T·d halved by the mask).
+        The convention of the PaLM appendix and nanoGPT's MFU estimate."""
+        c, T = self.config, seq_len or self.config.block_size
+        return 6 * self.num_params(exclude_embeddings=True) + 6 * c.n_layer * T * c.d_model
+
     def embed(self, idx: torch.Tensor) -> torch.Tensor:
         pos = torch.arange(idx.size(1), device=idx.device)
         return self.drop(self.wte(idx) + self.wpe(pos))

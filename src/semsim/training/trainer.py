@@ -25,10 +25,11 @@ from semsim.diagnostics.causal import causal_probe
 from semsim.errors import SemsimError
 from semsim.evaluation import evaluate
 from semsim.models import build_model
-from semsim.training.checkpoint import load_model, load_training_state, save_checkpoint
+from semsim.training.checkpoint import load_model, load_training_state, save_checkpoint, save_model
 from semsim.training.schedule import lr_multiplier
 
 CHECKPOINT = "checkpoint"
+BEST = "best"
 METRICS = "metrics.jsonl"
 
 
@@ -68,6 +69,8 @@ class TrainResult:
     val_ppl: float | None
     tokens_per_s: float
     wall_s: float
+    best_val_loss: float | None = None  # lowest validation loss seen during the run
+    best_step: int | None = None
 
 
 class Trainer:
@@ -99,9 +102,11 @@ class Trainer:
             self.model = build_model(run.model, surprisal=surprisal).to(self.device)
         self.optimizer = make_optimizer(self.model, tc, self.device)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+        self.best = {"loss": None, "step": None}  # JSON-safe: no inf in trainer_state.json
         if self.resumed:
             meta = load_training_state(ckpt, self.optimizer)
             self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
+            self.best = meta.get("best", self.best)
             self._truncate_metrics(self.step)
             log(f"resumed from {ckpt} at step {self.step}")
         self.fwd = self.model.compile_for_training(tc.compile_scope) if tc.compile else self.model
@@ -119,14 +124,18 @@ class Trainer:
             f.write(json.dumps(row) + "\n")
 
     def _save(self) -> None:
-        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed}
+        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed, "best": self.best}
         save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.run, self.optimizer, state)
 
     def validate(self) -> dict:
         tc = self.run.train
         # Evaluation runs the eager model: compiling a second (no-grad) graph would cost more than it saves.
         res = evaluate(self.model, self.val, tc.eval_batch_size, self.device, self.autocast)
-        row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"]}
+        row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"], "elapsed": self.elapsed}
+        if self.best["loss"] is None or res["loss"] < self.best["loss"]:
+            self.best = {"loss": res["loss"], "step": self.step}
+            if tc.keep_best and self.step > 0:
+                save_model(self.out_dir / BEST, self.model, self.run)
         self.model.eval()
         with torch.no_grad(), self.autocast:
             extras = self.model(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
@@ -174,6 +183,7 @@ class Trainer:
         )
         self.model.train()
         t_log, tok_log, tok_s = time.perf_counter(), 0, 0.0
+        next_eval_s = self.elapsed + tc.eval_interval_s
         while self.step < tc.steps:
             if tc.time_budget and self.elapsed >= self._train_budget():
                 break
@@ -213,7 +223,10 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
             bar.update(1)
             self.elapsed = time.perf_counter() - t_start
-            if tc.eval_interval and self.step % tc.eval_interval == 0 and self.step < tc.steps:
+            due = tc.eval_interval and self.step % tc.eval_interval == 0
+            if tc.eval_interval_s and self.elapsed >= next_eval_s:
+                due, next_eval_s = True, self.elapsed + tc.eval_interval_s
+            if due and self.step < tc.steps:
                 val_row = self.validate()
                 bar.write(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}")
             if tc.ckpt_interval and self.step % tc.ckpt_interval == 0 and self.step < tc.steps:
@@ -223,4 +236,5 @@ class Trainer:
         self.elapsed = time.perf_counter() - t_start
         self._save()
         self.log(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}  -> {self.out_dir}")
-        return TrainResult(self.out_dir, self.step, val_row["loss"], val_row["ppl"], tok_s, self.elapsed)
+        return TrainResult(self.out_dir, self.step, val_row["loss"], val_row["ppl"], tok_s, self.elapsed,
+                           self.best["loss"], self.best["step"])
