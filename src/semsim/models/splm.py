@@ -144,7 +144,9 @@ class SPLM(LanguageModel):
         records, traj = [], [(h, v)] if return_extras else None
         interactions: dict[str, list] = {}
         self.begin_forward(h, idx)
-        layer_fn = self._compiled_layer or self._layer
+        # the compiled region serves training steps only: the probe, validation and generation run other
+        # shapes, and recompiling for each would cost more than it saves
+        layer_fn = self._compiled_layer if self._compiled_layer and self.training else self._layer
         for layer in range(c.n_layer):
             h_next, h_pre, v_new, v_kick, xi, V, extra = layer_fn(h, v, m, layer)
             reg = reg + V.float().pow(2).mean()

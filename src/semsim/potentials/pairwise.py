@@ -74,7 +74,8 @@ class PairPotential(nn.Module):
         scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])  # the one (B, T, T) matrix
         allowed = torch.ones(T, T, dtype=torch.bool, device=h.device).tril(0 if self.include_self else -1)
         if noise:  # Gumbel(0, 1) noise: sampling without replacement ∝ softmax(score)
-            u = torch.rand(scores.shape, device=h.device, generator=generator).clamp_(1e-9, 1 - 1e-9)
+            u = (torch.rand(scores.shape, device=h.device, generator=generator) if generator is not None
+                 else torch.rand_like(scores, dtype=torch.float32)).clamp_(1e-9, 1 - 1e-9)  # rand_like: traceable
             scores = scores - torch.log(-torch.log(u)).to(scores.dtype)
         scores = (scores.to(torch.promote_types(scores.dtype, torch.float32)) / tau).masked_fill(~allowed, float("-inf"))
         k = min(self.k, T)
