@@ -12,9 +12,13 @@ from semsim.presets import get_preset
 def test_regional_compile_matches_eager(name):
     torch.manual_seed(0)
     cfg = get_preset(name).model
-    eager = build_model(cfg).eval()
-    compiled = build_model(cfg).eval()
+    # training mode: regional compile serves training forwards only (eval stays eager)
+    eager = build_model(cfg).train()
+    compiled = build_model(cfg).train()
     compiled.load_state_dict(eager.state_dict())
+    for m in (eager, compiled):  # Gumbel noise off: eager and Inductor draw from different RNG streams
+        if hasattr(m, "pair"):
+            m.pair.select = (lambda sel: lambda h, tau, noise: sel(h, tau, noise=False))(m.pair.select)
     compiled = compiled.compile_for_training("regional")
     x = torch.randint(0, cfg.vocab_size, (2, 64))
     l1, l2 = eager(x, targets=x).loss, compiled(x, targets=x).loss
@@ -23,6 +27,7 @@ def test_regional_compile_matches_eager(name):
     g2 = torch.autograd.grad(l2, list(compiled.parameters()), allow_unused=True)
     for a, b in zip(g1, g2):
         if a is None or b is None:  # an energy offset the loss does not reach: None in one, zeros in the other
-            assert (b if a is None else a).abs().max() == 0
+            other = b if a is None else a
+            assert other is None or other.abs().max() == 0
             continue
         assert ((a - b).norm() / b.norm().clamp_min(1e-30)) < 1e-4
