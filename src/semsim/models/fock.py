@@ -10,6 +10,7 @@ Choices written down (the description leaves them open):
   a full stack of M drops its bottom). Each position reads the *top* live register — the newest
   first — and reading halves that register's salience; below 0.01 it is destroyed (popped), and the
   register beneath is read next. A register written at t is therefore read only at positions ≥ t.
+  The scan runs in :mod:`semsim.kernels.lifo` (a Triton kernel on CUDA, NumPy on the CPU).
 * **Contents and exchange.** At every layer the register written by token s holds key k = W_k h_s,
   value u = W_v h_s of the writer's current state (detached: causality), read through gated Q/K:
   the reader t receives the exchange force f_fock = sal · g_s · σ(q_t·k/√d_k) · W_o u. It is not the
