@@ -91,7 +91,7 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
 
 def test_time_budget_ends_the_run(tmp_path, data_dir):
     run = _run("gpt-tiny", "train.steps=100000", "train.batch_size=4", "model.block_size=32",
-               "train.time_budget=10", "train.eval_interval=0", "train.log_interval=1")
+               "train.time_budget=10", "train.eval_interval=0", "train.log_interval=1", "train.eval_tokens=2048")
     result = Trainer(run, tmp_path, log=lambda m: None).fit()
     assert 0 < result.step < 100000
     assert result.wall_s <= 10.0 + 0.5  # the final evaluation and save fit inside the budget
@@ -100,6 +100,12 @@ def test_time_budget_ends_the_run(tmp_path, data_dir):
     peak, floor = run.train.lr, run.train.lr * run.train.min_lr_ratio
     assert max(lrs) > 0.5 * peak  # the cosine was laid over the budget: up to the peak ...
     assert abs(lrs[-1] - floor) < 0.1 * floor  # ... and fully decayed when the budget ran out
+
+
+def test_time_budget_too_short_to_train_says_so(tmp_path, data_dir):
+    run = _run("gpt-tiny", "train.batch_size=4", "model.block_size=32", "train.time_budget=0.5")
+    with pytest.raises(SemsimError, match="leaves no time to train"):
+        Trainer(run, tmp_path, log=lambda m: None).fit()
 
 
 def test_validation_by_wall_clock_and_best_checkpoint(tmp_path, data_dir):
