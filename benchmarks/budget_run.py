@@ -2,6 +2,7 @@
 
     python benchmarks/budget_run.py --preset splm-multixi --budget 540 --compile whole --out results.jsonl
     python benchmarks/budget_run.py --preset parflm-multixi-sq3 --profile     # top kernels by GPU time
+    python benchmarks/budget_run.py --preset gpt-baseline --compile whole --profile   # ... of the compiled step
 
 The LR schedule (warm-up, cosine) is laid over the budget; the run ends with its final validation
 (loss / PPL on the fixed validation slice) and checkpoint inside the budget. Validation also runs
@@ -27,7 +28,7 @@ from semsim.training import Trainer
 from speed import H100_BF16_DENSE_TFLOPS  # sibling script
 
 
-def profile(run, steps: int = 10) -> None:
+def profile(run, scope: str = "none", steps: int = 10) -> None:
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     from semsim.models import build_model
@@ -36,12 +37,13 @@ def profile(run, steps: int = 10) -> None:
     device = torch.device("cuda")
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
+    fwd = model if scope == "none" else model.compile_for_training(scope)  # profile the step that is timed
     B, T = run.train.batch_size, run.model.block_size
     x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
 
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):
-            out = model(x, targets=x)
+            out = fwd(x, targets=x)
             loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
         loss.backward()
         opt.step()
@@ -50,11 +52,20 @@ def profile(run, steps: int = 10) -> None:
     for _ in range(3):
         step()
     torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):  # unprofiled wall time first: the profiler itself slows the host side
+        step()
+    torch.cuda.synchronize()
+    wall_ms = (time.perf_counter() - t0) * 1e3 / steps
     with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
-    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60))
+    events = prof.key_averages()
+    print(events.table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60))
+    # kernels' own time summed: a GPU busy for much less than the wall step waits on the host (launches)
+    busy_ms = sum(e.self_device_time_total for e in events) / 1e3 / steps
+    print(f"wall {wall_ms:.2f} ms/step, GPU kernels {busy_ms:.2f} ms/step ({busy_ms / wall_ms:.0%} busy)")
 
 
 def main() -> None:
@@ -78,7 +89,7 @@ def main() -> None:
                   "train.eval_tokens=32768", "train.progress=false", *compile_, *a.overrides])
     run.train.time_budget = a.budget
     if a.profile:
-        profile(run)
+        profile(run, a.compile)
         return
     run_dir = Path(a.run_dir or f"/tmp/budget/{a.preset}")
     shutil.rmtree(run_dir, ignore_errors=True)
