@@ -29,6 +29,7 @@ from speed import H100_BF16_DENSE_TFLOPS  # sibling script
 
 
 def profile(run, scope: str = "none", steps: int = 10) -> None:
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile as torch_profile
 
     from semsim.models import build_model
@@ -37,7 +38,7 @@ def profile(run, scope: str = "none", steps: int = 10) -> None:
     device = torch.device("cuda")
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
-    fwd = model if scope == "none" else model.compile_for_training(scope)  # profile the step that is timed
+    fwd = model if scope == "none" else model.compile_for_training(scope, run.train.compile_mode)  # profile the step that is timed
     B, T = run.train.batch_size, run.model.block_size
     x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
 
@@ -61,10 +62,11 @@ def profile(run, scope: str = "none", steps: int = 10) -> None:
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
-    events = prof.key_averages()
-    print(events.table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60))
-    # kernels' own time summed: a GPU busy for much less than the wall step waits on the host (launches)
-    busy_ms = sum(e.self_device_time_total for e in events) / 1e3 / steps
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25, max_name_column_width=60))
+    # GPU kernels' own time (one stream, so no overlap): a GPU busy for much less than the wall step
+    # waits on the host (Python, kernel launches)
+    kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    busy_ms = sum(e.time_range.elapsed_us() for e in kernels) / 1e3 / steps
     print(f"wall {wall_ms:.2f} ms/step, GPU kernels {busy_ms:.2f} ms/step ({busy_ms / wall_ms:.0%} busy)")
 
 

@@ -38,9 +38,9 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
     if compile_ == "model":  # the model's regional compilation (compile_for_training("regional"))
-        fwd = model.compile_for_training("regional")
+        fwd = model.compile_for_training("regional", run.train.compile_mode)
     elif compile_ == "whole":
-        fwd = torch.compile(model)
+        fwd = model.compile_for_training("whole", run.train.compile_mode)
     else:
         fwd = model
     B, T = run.train.batch_size, run.model.block_size
@@ -77,6 +77,7 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
         "tokens_per_s": B * T / step,
         "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         "compile": compile_,
+        "compile_mode": run.train.compile_mode,
         "first_step_s": first_step,
     }
     if hasattr(model, "flops_per_token"):  # the attention baseline's model FLOP utilisation
@@ -102,13 +103,19 @@ def main() -> None:
     for spec in a.variants:
         spec, _, mode = spec.partition("@")
         label, preset, overrides, run = parse_variant(spec)
-        r = time_variant(run, a.steps, a.warmup, mode or a.compile, device)
+        try:
+            r = time_variant(run, a.steps, a.warmup, mode or a.compile, device)
+        except Exception as e:  # one failing variant (e.g. a compile mode it cannot take) keeps the others
+            print(f"{label}: failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
+            rows.append({"label": label, "preset": preset, "overrides": overrides, "error": f"{type(e).__name__}: {e}"[:2000]})
+            continue
         rows.append({"label": label, "preset": preset, "overrides": overrides, **r})
         print(f"{label:28s} {r['params'] / 1e6:6.2f}M  {r['step_ms']:8.2f} ms/step  {r['tokens_per_s']:>10,.0f} tok/s"
               f"  {r['peak_mem_gb'] or 0:.2f} GB  first step {r['first_step_s']:.1f} s", flush=True)
-    base = rows[0]["tokens_per_s"]
+    base = rows[0].get("tokens_per_s")
     for r in rows:
-        r["tokens_per_s_ratio_to_first"] = r["tokens_per_s"] / base
+        if base and "tokens_per_s" in r:
+            r["tokens_per_s_ratio_to_first"] = r["tokens_per_s"] / base
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     meta = {
         "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",

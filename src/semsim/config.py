@@ -48,6 +48,7 @@ class TrainConfig:
     dtype: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
     compile: bool = False
     compile_scope: str = "whole"  # whole | regional (SPLMs: compile one integration step; faster to build)
+    compile_mode: str | None = None  # torch.compile mode, e.g. reduce-overhead (CUDA graphs)
     causal_probe: bool = True  # run the causal-violation probe before training
     time_budget: float | None = None  # seconds; when set, the LR schedule is laid over wall time
     progress: bool = True

@@ -44,10 +44,11 @@ class LanguageModel(nn.Module):
             loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
         return LMOutput(logits, loss, aux, extras)
 
-    def compile_for_training(self, scope: str = "whole") -> nn.Module:
+    def compile_for_training(self, scope: str = "whole", mode: str | None = None) -> nn.Module:
         """What the trainer runs when ``train.compile`` is on. ``whole``: one graph of the whole model;
-        ``regional``: only the model's repeated region (families that have one), far faster to compile."""
-        return torch.compile(self)
+        ``regional``: only the model's repeated region (families that have one), far faster to compile.
+        ``mode`` is ``torch.compile``'s (``reduce-overhead``: replay the step as CUDA graphs)."""
+        return torch.compile(self, mode=mode)
 
     def set_training_progress(self, fraction: float) -> None:
         """Called by the trainer before every step with the fraction of the run done (for annealing)."""

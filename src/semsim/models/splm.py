@@ -182,7 +182,7 @@ class SPLM(LanguageModel):
         step = damped_euler_step(h, v, f, m, self.config.dt, self.gamma)
         return self.ln(step.h), step.h, step.v, step.v_kick, xi, V, extra
 
-    def compile_for_training(self, scope: str = "whole"):
+    def compile_for_training(self, scope: str = "whole", mode: str | None = None):
         """``regional``: the L steps repeat one layer, so compile that region once.
 
         Measured on an H100 for splm-multixi-sq3 (benchmarks/results/h100_session6): whole graph 118.5 s to
@@ -190,8 +190,8 @@ class SPLM(LanguageModel):
         shorter than ~6,600 steps, the whole graph beyond.
         """
         if scope == "whole":
-            return super().compile_for_training()
-        self._compiled_layer = torch.compile(self._layer)
+            return super().compile_for_training(mode=mode)
+        self._compiled_layer = torch.compile(self._layer, mode=mode)
         return self
 
     # ------------------------------------------------------------------ hooks for richer family members

@@ -109,7 +109,7 @@ class Trainer:
             self.best = meta.get("best", self.best)
             self._truncate_metrics(self.step)
             log(f"resumed from {ckpt} at step {self.step}")
-        self.fwd = self.model.compile_for_training(tc.compile_scope) if tc.compile else self.model
+        self.fwd = self.model.compile_for_training(tc.compile_scope, tc.compile_mode) if tc.compile else self.model
 
     # ------------------------------------------------------------------ bookkeeping
     def _truncate_metrics(self, step: int) -> None:
