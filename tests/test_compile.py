@@ -31,3 +31,11 @@ def test_regional_compile_matches_eager(name):
             assert other is None or other.abs().max() == 0
             continue
         assert ((a - b).norm() / b.norm().clamp_min(1e-30)) < 1e-4
+
+
+def test_fock_refuses_cuda_graphs_with_a_warning():
+    """CUDA graphs measured 19× slower for Fock (benchmarks/README.md, session 7): dropped, and said so."""
+    model = build_model(get_preset("fock-parflm-tiny").model)
+    with pytest.warns(UserWarning, match="reduce-overhead"):
+        model.compile_for_training("regional", "reduce-overhead")
+    assert model._compiled_layer is not None  # still compiled, without CUDA graphs
