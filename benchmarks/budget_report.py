@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from semsim.plotting import plot_val_vs_wall  # noqa: E402
+from semsim.plotting import plot_val_vs_wall
 
 # Published validation PPLs on TinyStories (issue 4's table; the models' papers, 16,000 A100 steps)
 PUBLISHED = {"gpt-baseline": 7.81, "splm-multixi": 11.51, "parflm-multixi-sq3": 12.27, "fock-parflm-sq3": 10.36}

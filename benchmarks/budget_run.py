@@ -30,7 +30,8 @@ from speed import H100_BF16_DENSE_TFLOPS  # sibling script
 
 def profile(run, scope: str = "none", steps: int = 10) -> None:
     from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile as torch_profile
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
 
     from semsim.models import build_model
     from semsim.training.trainer import make_optimizer
@@ -38,7 +39,8 @@ def profile(run, scope: str = "none", steps: int = 10) -> None:
     device = torch.device("cuda")
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
-    fwd = model if scope == "none" else model.compile_for_training(scope, run.train.compile_mode)  # profile the step that is timed
+    # profile the step that is timed: compiled as the run would compile it
+    fwd = model if scope == "none" else model.compile_for_training(scope, run.train.compile_mode)
     B, T = run.train.batch_size, run.model.block_size
     x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
 

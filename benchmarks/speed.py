@@ -37,12 +37,9 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
     torch.manual_seed(0)
     model = build_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
-    if compile_ == "model":  # the model's regional compilation (compile_for_training("regional"))
-        fwd = model.compile_for_training("regional", run.train.compile_mode)
-    elif compile_ == "whole":
-        fwd = model.compile_for_training("whole", run.train.compile_mode)
-    else:
-        fwd = model
+    # "model": the model's regional compilation (compile_for_training("regional"))
+    scope = {"model": "regional"}.get(compile_, compile_)
+    fwd = model if compile_ == "none" else model.compile_for_training(scope, run.train.compile_mode)
     B, T = run.train.batch_size, run.model.block_size
     x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
     y = torch.randint(0, run.model.vocab_size, (B, T), device=device)
@@ -105,7 +102,7 @@ def main() -> None:
         label, preset, overrides, run = parse_variant(spec)
         try:
             r = time_variant(run, a.steps, a.warmup, mode or a.compile, device)
-        except Exception as e:  # one failing variant (e.g. a compile mode it cannot take) keeps the others
+        except Exception as e:  # noqa: BLE001 - one failing variant (e.g. a compile mode it cannot take) keeps the others
             print(f"{label}: failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
             rows.append({"label": label, "preset": preset, "overrides": overrides, "error": f"{type(e).__name__}: {e}"[:2000]})
             continue

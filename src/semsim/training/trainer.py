@@ -177,9 +177,9 @@ class Trainer:
             self.elapsed = time.perf_counter() - t_start
             if self.step == 0 and self.elapsed >= self._train_budget():
                 raise SemsimError(
-                    f"time budget {tc.time_budget:g} s leaves no time to train: set-up (one timed validation included) took {self.elapsed:.1f} s "
-                    f"and {self._reserve:.1f} s are reserved for the final validation and save; raise the "
-                    "budget or lower train.eval_tokens"
+                    f"time budget {tc.time_budget:g} s leaves no time to train: set-up (one timed validation "
+                    f"included) took {self.elapsed:.1f} s and {self._reserve:.1f} s are reserved for the final "
+                    "validation and save; raise the budget or lower train.eval_tokens"
                 )
         tokens_per_step = tc.batch_size * tc.grad_accum * self.run.model.block_size
         warm = tc.warmup_steps / max(tc.steps, 1)
