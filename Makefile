@@ -2,10 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# On this workplace's machines the data sits beside the checkout; elsewhere semsim downloads it.
-ifneq ($(wildcard ../shared/data),)
-export SEMSIM_DATA_DIR ?= $(abspath ../shared/data)
-endif
+# Corpora and tokenizer files come from $SEMSIM_DATA_DIR when set; otherwise semsim uses the GPT-2
+# tokenizer and Tiny Shakespeare shipped inside the package, so no network is needed.
 export SEMSIM_CACHE_DIR ?= $(abspath .cache/corpora)
 
 .PHONY: demo test install clean

@@ -1,6 +1,6 @@
-"""Issue-4 table and figure from the budget-run JSON rows (no GPU needed).
+"""The 540 s budget table and figure from the budget-run JSON rows (no GPU needed).
 
-    python benchmarks/budget_report.py benchmarks/results/h100_session7 \
+    python benchmarks/budget_report.py benchmarks/results/budget-540s \
         gpt-baseline=eval2s splm-multixi=eval2s parflm-multixi-sq3=eval10s fock-parflm-sq3=eval10s
 
 Reads ``budget_runs_{preset}_{tag}.jsonl`` and ``metrics_{preset}_{tag}.jsonl`` from the folder,
@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from semsim.plotting import plot_val_vs_wall
 
-# Published validation PPLs on TinyStories (issue 4's table; the models' papers, 16,000 A100 steps)
+# Published validation PPLs on TinyStories (the models' papers: 16,000 steps on one A100)
 PUBLISHED = {"gpt-baseline": 7.81, "splm-multixi": 11.51, "parflm-multixi-sq3": 12.27, "fock-parflm-sq3": 10.36}
 
 

@@ -1,4 +1,4 @@
-"""Train a preset for a fixed wall-clock budget on the GPU and write one JSON row (issue 4 harness).
+"""Train a preset for a fixed wall-clock budget on the GPU and write one JSON row.
 
     python benchmarks/budget_run.py --preset splm-multixi --budget 540 --compile whole --out results.jsonl
     python benchmarks/budget_run.py --preset parflm-multixi-sq3 --profile     # top kernels by GPU time
@@ -17,12 +17,12 @@ import json
 import math
 import shutil
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 
+from provenance import provenance  # sibling script
 from semsim.presets import get_preset
 from semsim.training import Trainer
 from speed import H100_BF16_DENSE_TFLOPS  # sibling script
@@ -110,10 +110,8 @@ def main() -> None:
     steady = statistics.median(r["tokens_per_s"] for r in train_rows[len(train_rows) // 10:])
     val_curve = [(round(r["elapsed"], 1), r["step"], r["loss"]) for r in rows if r["split"] == "val"]
     best_at = next(e for e, s, _ in val_curve if s == result.best_step)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     row = {
-        "preset": a.preset, "params": trainer.model.num_params(), "gpu": torch.cuda.get_device_name() if cuda else "cpu",
-        "torch": torch.__version__, "corpus": trainer.corpus.name, "budget_s": a.budget, "compile": a.compile,
+        "preset": a.preset, "params": trainer.model.num_params(), **provenance(), "corpus": trainer.corpus.name, "budget_s": a.budget, "compile": a.compile,
         "steps": result.step, "tokens_seen": trainer.tokens_seen,
         "tokens_per_s_avg": trainer.tokens_seen / result.wall_s, "tokens_per_s_steady": steady,
         "step_ms_steady": 1e3 * run.train.batch_size * run.train.grad_accum * run.model.block_size / steady,
@@ -121,7 +119,7 @@ def main() -> None:
         "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None, "train_wall_s": result.wall_s,
         "wall_s_with_setup": wall, "final_val_loss": result.val_loss, "final_val_ppl": result.val_ppl,
         "best_val_loss": result.best_val_loss, "best_val_ppl": math.exp(result.best_val_loss),
-        "best_step": result.best_step, "best_at_s": best_at, "val_curve": val_curve, "commit": commit,
+        "best_step": result.best_step, "best_at_s": best_at, "val_curve": val_curve,
         "overrides": a.overrides,
     }
     if hasattr(trainer.model, "flops_per_token"):

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 
 import torch
 
 import semsim.kernels.lifo as lifo
+from provenance import provenance  # sibling script
 from semsim.presets import get_preset
 from speed import time_variant  # sibling script
 
@@ -40,8 +40,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", required=True)
     a = p.parse_args()
-    res = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
-           "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()}
+    res = provenance()
     g = torch.Generator(device="cuda").manual_seed(0)
     mismatches = 0
     for rate in (0.05, 0.3, 0.5, 0.9):

@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import time
 
 import torch
 
+from provenance import provenance  # sibling script
 from semsim.models import build_model
 from semsim.presets import get_preset
 from semsim.training.trainer import make_optimizer
@@ -113,11 +113,8 @@ def main() -> None:
     for r in rows:
         if base and "tokens_per_s" in r:
             r["tokens_per_s_ratio_to_first"] = r["tokens_per_s"] / base
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     meta = {
-        "gpu": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "commit": commit or None,
+        **provenance(),
         "steps": a.steps,
         "warmup": a.warmup,
         "dtype": "bf16 autocast",

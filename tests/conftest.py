@@ -1,4 +1,4 @@
-"""Shared fixtures: the data directory beside the checkout and a per-session corpus cache."""
+"""Shared fixtures: a data directory ($SEMSIM_DATA_DIR, else semsim's shipped files) and a corpus cache."""
 
 from __future__ import annotations
 
@@ -8,10 +8,21 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("SEMSIM_DATA_DIR", REPO.parent / "shared" / "data"))
+from semsim.assets import asset_path
+from semsim.runtime import keep_freed_memory
 
-from semsim.runtime import keep_freed_memory  # noqa: E402
+
+def _data_dir() -> Path:
+    """$SEMSIM_DATA_DIR when it holds the tokenizer and Tiny Shakespeare, else the shipped assets folder,
+    which has the data directory's layout: with no local data the tests run on what a fresh install has."""
+    local = os.environ.get("SEMSIM_DATA_DIR")
+    needed = ("gpt2/encoder.json", "gpt2/vocab.bpe", "tinyshakespeare/input.txt")
+    if local and all((Path(local) / f).is_file() for f in needed):
+        return Path(local)
+    return asset_path("gpt2/encoder.json").parents[1]
+
+
+DATA_DIR = _data_dir()
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 keep_freed_memory()  # same CPU allocator tuning as the CLI
@@ -19,8 +30,6 @@ keep_freed_memory()  # same CPU allocator tuning as the CLI
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not (DATA_DIR / "gpt2" / "encoder.json").is_file():
-        pytest.skip(f"shared data not found at {DATA_DIR} (set SEMSIM_DATA_DIR)")
     return DATA_DIR
 
 
@@ -31,9 +40,8 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _data_env(monkeypatch, request):
-    """Point semsim at the shared data and the session cache unless a test says otherwise."""
-    if DATA_DIR.is_dir():
-        monkeypatch.setenv("SEMSIM_DATA_DIR", str(DATA_DIR))
+    """Point semsim at the data directory and the shared corpus cache unless a test says otherwise."""
+    monkeypatch.setenv("SEMSIM_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("SEMSIM_CACHE_DIR", str(request.getfixturevalue("cache_dir")))
 
 

@@ -52,18 +52,6 @@ def test_corrupt_checkpoint(tmp_path, capsys):
     assert "corrupt" in _err(capsys, ["generate", str(tmp_path)])
 
 
-def test_tokenizer_absent_offline(tmp_path, capsys, monkeypatch):
-    import tiktoken
-
-    from semsim.data.tokenizer import gpt2_tokenizer
-
-    monkeypatch.setattr(tiktoken, "get_encoding", lambda name: (_ for _ in ()).throw(OSError("offline")))
-    gpt2_tokenizer.cache_clear()
-    (tmp_path / "c.txt").write_text("some text")
-    err = _err(capsys, ["data", "prepare", str(tmp_path / "c.txt"), "--data-dir", str(tmp_path)])
-    assert "tokenizer files" in err
-
-
 def test_empty_corpus(tmp_path, capsys, data_dir):
     (tmp_path / "empty.txt").write_text("")
     assert "empty" in _err(capsys, ["data", "prepare", str(tmp_path / "empty.txt")])

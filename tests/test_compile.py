@@ -37,7 +37,7 @@ def test_regional_compile_matches_eager(name):
 
 
 def test_fock_refuses_cuda_graphs_with_a_warning():
-    """CUDA graphs measured 19× slower for Fock (benchmarks/README.md, session 7): dropped, and said so."""
+    """CUDA graphs measured 19× slower for Fock (benchmarks/results/cuda-graphs): dropped, and said so."""
     model = build_model(get_preset("fock-parflm-tiny").model)
     with pytest.warns(UserWarning, match="reduce-overhead"):
         model.compile_for_training("regional", "reduce-overhead")

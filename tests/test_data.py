@@ -20,16 +20,40 @@ def test_gpt2_ids_and_round_trip(data_dir):
     assert enc.encode("<|endoftext|>", allowed_special="all") == [50256]
 
 
-def test_tokenizer_offline_without_files_is_a_clear_error(tmp_path, monkeypatch):
-    import tiktoken
+def test_shipped_tokenizer_and_corpus_serve_an_empty_data_dir(tmp_path, data_dir):
+    """A fresh offline install: no data folder at all, yet the tokenizer and Tiny Shakespeare work."""
+    from semsim.assets import asset_path
+    from semsim.data.tokenizer import tokenizer_files
 
-    def offline(name):
-        raise ConnectionError("no network")
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    enc_json, vocab = tokenizer_files(str(empty))
+    assert enc_json == asset_path("gpt2/encoder.json") and vocab == asset_path("gpt2/vocab.bpe")
+    enc = gpt2_tokenizer(str(empty))
+    assert enc.encode_ordinary("Hello world") == [15496, 995]
+    corpus = prepare_corpus(DataConfig(data_dir=str(empty), cache_dir=str(tmp_path / "c")), log=lambda m: None)
+    shipped = asset_path("tinyshakespeare/input.txt")
+    assert shipped.stat().st_size == 1_115_394
+    assert corpus.manifest["sources"][0]["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert corpus.manifest["train_tokens"] + corpus.manifest["val_tokens"] == 338_025
 
-    monkeypatch.setattr(tiktoken, "get_encoding", offline)
-    gpt2_tokenizer.cache_clear()
-    with pytest.raises(SemsimError, match="tokenizer files"):
-        gpt2_tokenizer(str(tmp_path))
+
+def test_a_damaged_shipped_file_is_refused(tmp_path, monkeypatch):
+    from semsim import assets
+
+    monkeypatch.setitem(assets.SHA256, "gpt2/vocab.bpe", "0" * 64)
+    assets.asset_path.cache_clear()
+    try:
+        with pytest.raises(SemsimError, match="reinstall semsim"):
+            assets.asset_path("gpt2/vocab.bpe")
+    finally:
+        assets.asset_path.cache_clear()
+
+
+def test_tinystories_absent_offline_is_one_clear_error(tmp_path):
+    with pytest.raises(SemsimError, match="TinyStories not found"):
+        prepare_corpus(DataConfig(corpus="tinystories", data_dir=str(tmp_path), cache_dir=str(tmp_path / "c")),
+                       log=lambda m: None)
 
 
 def test_prepare_tinyshakespeare_manifest(shakespeare, data_dir):

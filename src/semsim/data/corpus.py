@@ -13,25 +13,21 @@ Preparation runs once: a later call whose sources still hash the same reuses the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from semsim.assets import asset_path, file_sha256
 from semsim.config import DataConfig
 from semsim.data.tokenizer import EOT_ID, EOT_TOKEN, VOCAB_SIZE, gpt2_tokenizer
 from semsim.errors import SemsimError
 
-TINYSHAKESPEARE_URL = (
-    "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-)
 MANIFEST_VERSION = 1
 
 
@@ -86,8 +82,8 @@ def _locate(cfg: DataConfig) -> tuple[str, _Source]:
     name = cfg.corpus
     if name == "tinyshakespeare":
         path = data_dir / "tinyshakespeare" / "input.txt"
-        if not path.is_file():
-            path = _download(TINYSHAKESPEARE_URL, resolve_cache_dir(cfg) / "raw" / "tinyshakespeare.txt")
+        if not path.is_file():  # the copy shipped inside semsim
+            path = asset_path("tinyshakespeare/input.txt")
         return name, _Source(path, None, split_docs=False)
     if name == "tinystories":
         root = data_dir / "tinystories"
@@ -107,24 +103,6 @@ def _locate(cfg: DataConfig) -> tuple[str, _Source]:
         f"unknown corpus {name!r}: use tinyshakespeare, tinystories, a .txt file or a folder "
         "with train.txt/valid.txt"
     )
-
-
-def _download(url: str, dest: Path) -> Path:
-    if dest.is_file():
-        return dest
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=20) as r:
-            data = r.read()
-        tmp = dest.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(dest)
-        return dest
-    except OSError as e:
-        raise SemsimError(
-            f"{dest.name} is not in the data directory and could not be downloaded ({e.__class__.__name__}); "
-            "put it under <data_dir>/tinyshakespeare/input.txt"
-        ) from None
 
 
 def _tinystories_from_hub(cache: Path, local_root: Path) -> tuple[Path, Path]:
@@ -150,14 +128,6 @@ def _tinystories_from_hub(cache: Path, local_root: Path) -> tuple[Path, Path]:
 
 
 # ----------------------------------------------------------------------------- preparation
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _documents(path: Path, split_docs: bool) -> Iterator[str]:
     """Stream documents: whole file, or text between ``<|endoftext|>`` lines."""
     if not split_docs:
@@ -220,7 +190,7 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
         slug += f"-vf{cfg.val_fraction:g}"
     root = resolve_cache_dir(cfg) / slug
     sources = [src.train] + ([src.val] if src.val else [])
-    hashes = [{"path": str(p.resolve()), "sha256": _sha256(p), "bytes": p.stat().st_size} for p in sources]
+    hashes = [{"path": str(p.resolve()), "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in sources]
     manifest_path = root / "manifest.json"
     if manifest_path.is_file() and not force:
         try:

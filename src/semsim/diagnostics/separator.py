@@ -141,7 +141,7 @@ def separator(train: Trajectories, test: Trajectories, hiddens=(64, 256), steps:
         "n_train_tokens": train.h.shape[0],
         "n_test_tokens": test.h.shape[0],
         "published": {"splm": 0.90, "gpt2_style_8m": 0.56, "gpt2_small": 0.45},
-        "published_note": "median R² on Tiny Shakespeare as quoted in semsim issue 3 from the Semantic Simulation publication",
+        "published_note": "median R² on Tiny Shakespeare as reported in the Semantic Simulation publication",
     }
 
 

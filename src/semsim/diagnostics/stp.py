@@ -68,7 +68,7 @@ def stp_stats(tr: Trajectories, axis: str = "layer", along: str = "d1", n_perm: 
         "z": (observed - mu) / max(sd, 1e-30),
         "n_perm": n_perm,
         "published": {"frac_decelerating_gpt2": 0.979, "tangential_over_normal_gpt2": 2.0, "z_gpt2": "< -11"},
-        "published_note": "GPT-2 figures as quoted in semsim issue 3 from the Semantic Simulation publication",
+        "published_note": "GPT-2 figures as reported in the Semantic Simulation publication",
     }
 
 

@@ -7,7 +7,7 @@ implementations of one rule:
 * :func:`lifo_schedule_reference`: NumPy, vectorised over the batch, T steps. Used on the CPU.
 * a Triton kernel, one program per sequence with the stack held in registers. Used on CUDA, where
   copying the push mask to the host would stall the GPU once per forward pass (and cost ~25 ms
-  of NumPy on an H100 step, benchmarks/README.md session 3).
+  of NumPy on an H100 step, benchmarks/results/speed-family).
 
 Both are reached through the custom op ``semsim::lifo_schedule``, which ``torch.compile`` treats
 as one opaque call instead of breaking the graph.

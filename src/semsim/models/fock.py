@@ -60,7 +60,7 @@ class FockPARFLM(PARFLM):
 
     def compile_for_training(self, scope: str = "whole", mode: str | None = None):
         # CUDA graphs made the regional-compiled Fock step 19× slower on an H100 (982 vs 52 ms;
-        # benchmarks/README.md session 7), so they are left out here.
+        # benchmarks/results/cuda-graphs), so they are left out here.
         if mode in ("reduce-overhead", "max-autotune"):  # the two modes that capture CUDA graphs
             warnings.warn(f"fock: compile mode {mode!r} uses CUDA graphs, measured 19x slower for this model; "
                           "compiling without them", stacklevel=2)

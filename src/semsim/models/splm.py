@@ -185,7 +185,7 @@ class SPLM(LanguageModel):
     def compile_for_training(self, scope: str = "whole", mode: str | None = None):
         """``regional``: the L steps repeat one layer, so compile that region once.
 
-        Measured on an H100 for splm-multixi-sq3 (benchmarks/results/h100_session6): whole graph 118.5 s to
+        Measured on an H100 for splm-multixi-sq3 (benchmarks/results/compile-scope): whole graph 118.5 s to
         compile, 18.97 ms/step; regional 27.6 s, 32.79 ms/step (eager 62.51). Regional wins for runs
         shorter than ~6,600 steps, the whole graph beyond.
         """

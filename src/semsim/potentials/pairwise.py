@@ -14,7 +14,7 @@ Memory: selecting the top-k among s ≤ t needs the scores of all pairs. We mate
 score matrix (bf16 under autocast) and, transiently, fp32 copies of it for the Gumbel noise, the
 temperature and the causal mask — never a T² tensor of pair features or energies. An in-place,
 bf16-only variant measured 14% slower per step with the same peak memory (15.68 GB at 16 × 512,
-benchmarks/results/h100_session5), so it was not kept.
+benchmarks/results/parflm-inplace-routing), so it was not kept.
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""What every benchmark result records about where it came from: GPU, driver/CUDA, torch, triton,
+date, commit and the command line.
+
+The commit is taken from ``$SEMSIM_COMMIT`` when the caller sets it (a copied tree's ``.git`` may
+lag behind the code that runs), else from ``git rev-parse``; ``dirty`` says whether tracked files
+differed from it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shlex
+import subprocess
+import sys
+
+import torch
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def provenance() -> dict:
+    cuda = torch.cuda.is_available()
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except ImportError:
+        triton_version = None
+    driver = None
+    if cuda:
+        try:
+            driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                    capture_output=True, text=True, timeout=10).stdout.split("\n")[0].strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    commit = os.environ.get("SEMSIM_COMMIT") or _git("rev-parse", "--short=7", "HEAD") or None
+    return {
+        "gpu": torch.cuda.get_device_name() if cuda else "cpu",
+        "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "driver": driver,
+        "cuda": torch.version.cuda,
+        "torch": torch.__version__,
+        "triton": triton_version,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "commit": commit,
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if not os.environ.get("SEMSIM_COMMIT") else None,
+        "command": " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv]),
+    }
