@@ -39,10 +39,17 @@ def provenance() -> dict:
                                     capture_output=True, text=True, timeout=10).stdout.split("\n")[0].strip()
         except (OSError, subprocess.SubprocessError):
             pass
+    cpu = None
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), None)
+    except OSError:
+        pass
     commit = os.environ.get("SEMSIM_COMMIT") or _git("rev-parse", "--short=7", "HEAD") or None
     return {
         "gpu": torch.cuda.get_device_name() if cuda else "cpu",
         "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
         "driver": driver,
         "cuda": torch.version.cuda,
         "torch": torch.__version__,

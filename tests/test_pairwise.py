@@ -139,7 +139,7 @@ def test_a_register_written_at_t_never_changes_earlier_logits():
     t = 9
 
     def gates_with(pushes):
-        def gates(x):
+        def gates(x, t0=0):
             g = torch.full(x.shape[:2], 0.1)
             g[:, pushes] = 0.9
             return g

@@ -99,7 +99,9 @@ def test_time_budget_ends_the_run(tmp_path, data_dir):
     lrs = [r["lr"] for r in _rows(tmp_path, "train")]
     peak, floor = run.train.lr, run.train.lr * run.train.min_lr_ratio
     assert max(lrs) > 0.5 * peak  # the cosine was laid over the budget: up to the peak ...
-    assert abs(lrs[-1] - floor) < 0.1 * floor  # ... and fully decayed when the budget ran out
+    # ... and decayed to the floor when the budget ran out (within 5% of the range: on a loaded machine
+    # the last step can start a few hundred ms before the budget's end)
+    assert lrs[-1] - floor < 0.05 * (peak - floor)
 
 
 def test_time_budget_too_short_to_train_says_so(tmp_path, data_dir):

@@ -96,20 +96,47 @@ def cmd_eval(args) -> int:
 
 
 def cmd_generate(args) -> int:
+    import codecs
+    import time
+
     import torch
 
     from semsim.data import gpt2_tokenizer, resolve_data_dir
-    from semsim.generation import generate
+    from semsim.generation import check_sampling, generate_batch
 
+    check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
     model, run, device = _load(args.checkpoint, args)
     enc = gpt2_tokenizer(str(resolve_data_dir(run.data)))
-    ids = enc.encode_ordinary(args.prompt) or [enc.eot_token]
+    texts = args.prompt or ["\n"]
+    prompts = [enc.encode_ordinary(t) or [enc.eot_token] for t in texts]
     g = torch.Generator(device=device).manual_seed(args.seed)
-    out = generate(
-        model, torch.tensor([ids], device=device), args.max_new_tokens, args.temperature,
-        args.top_k, args.top_p, generator=g,
-    )
-    print(enc.decode(out[0].tolist()))
+    stream = len(prompts) == 1 and not args.no_stream
+    on_token = None
+    if stream:  # one prompt: print tokens as they come, whole UTF-8 characters only
+        utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        sys.stdout.write(texts[0])
+        sys.stdout.flush()
+
+        def on_token(_row: int, tok: int) -> None:
+            sys.stdout.write(utf8.decode(enc.decode_single_token_bytes(tok)))
+            sys.stdout.flush()
+
+    t0, info = time.perf_counter(), {}
+    out = generate_batch(model, prompts, args.max_new_tokens, args.temperature, args.top_k, args.top_p,
+                         generator=g, on_token=on_token, info=info)
+    wall = time.perf_counter() - t0
+    if stream:
+        print(utf8.decode(b"", final=True))
+    else:
+        for i, seq in enumerate(out):
+            if len(out) > 1:
+                print(f"--- sample {i}")
+            print(enc.decode(seq))
+    if args.stats:
+        n = sum(len(s) - len(p) for s, p in zip(out, prompts))
+        print(f"stats: {n} tokens in {wall:.2f} s ({n / max(wall, 1e-9):.1f} tokens/s, batch {len(out)}); "
+              f"decoding state {info['state_bytes'] / len(out) / 2**10:.1f} KiB per sequence at position "
+              f"{info['position']}", file=sys.stderr)
     return 0
 
 
@@ -204,12 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="sample text from a checkpoint")
     g.add_argument("checkpoint")
-    g.add_argument("--prompt", default="\n")
+    g.add_argument("--prompt", action="append", help="prompt text; repeat for a batch (default: a newline)")
     g.add_argument("--max-new-tokens", type=int, default=100)
     g.add_argument("--temperature", type=float, default=0.8)
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--stats", action="store_true", help="print tokens/s and decoding-state memory to stderr")
+    g.add_argument("--no-stream", action="store_true", help="print the text at the end, not token by token")
     g.add_argument("--device", default="auto")
     _add_data_flags(g)
     g.set_defaults(fn=cmd_generate)

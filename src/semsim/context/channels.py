@@ -2,6 +2,10 @@
 
 Each channel maps h (B, T, d) to ξ (B, T, C, d): C summaries of every prefix. All are linear
 time-invariant filters computed by the doubling scan of :mod:`semsim.context.scan`.
+
+For incremental decoding every channel also runs as a recurrence: ``stream(h, state, t0)`` takes
+the next n states of a sequence whose first ``t0`` states left the carried ``state`` (``None`` at the
+start) and returns (ξ for the n positions, the new state). The state's size does not depend on t0.
 """
 
 from __future__ import annotations
@@ -14,6 +18,20 @@ import torch.nn as nn
 from semsim.context.scan import diag_scan, matrix_scan
 
 
+def _positions(t0: int, n: int, like: torch.Tensor) -> torch.Tensor:
+    """1-based positions t0+1 … t0+n, shaped to broadcast over (B, n, ...)."""
+    return torch.arange(t0 + 1, t0 + n + 1, device=like.device, dtype=like.dtype)
+
+
+def _carry(u: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+    """Prepend the carried state as step 0 of the recurrence (x_0 = state, x_t = A x_{t-1} + u_t)."""
+    return u if state is None else torch.cat([state.unsqueeze(1), u], dim=1)
+
+
+def _drop_carry(x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+    return x if state is None else x[:, 1:]
+
+
 class CumulativeMean(nn.Module):
     """Vanilla SPLM: ξ_t = (1/t) Σ_{s≤t} h_s."""
 
@@ -22,6 +40,11 @@ class CumulativeMean(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         t = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype).view(1, -1, 1)
         return (h.cumsum(1) / t).unsqueeze(2)
+
+    def stream(self, h: torch.Tensor, state: torch.Tensor | None, t0: int):
+        """State: the running sum Σ_{s≤t0} h_s, (B, d)."""
+        s = h.cumsum(1) if state is None else state.unsqueeze(1) + h.cumsum(1)
+        return (s / _positions(t0, h.shape[1], h).view(1, -1, 1)).unsqueeze(2), s[:, -1]
 
 
 class MultiEMA(nn.Module):
@@ -47,6 +70,19 @@ class MultiEMA(nn.Module):
             t = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype).view(1, -1, 1, 1)
             xi = xi / (1 - a.view(1, 1, -1, 1) ** t)
         return xi
+
+    def stream(self, h: torch.Tensor, state: torch.Tensor | None, t0: int):
+        """State: the raw (not debiased) EMAs at t0, (B, K, d)."""
+        a = self.alphas.to(h.dtype).view(-1, 1)
+        u = (1 - a) * h.unsqueeze(2)
+        if state is not None and h.shape[1] == 1:  # one token: the scan's single round, without its copies
+            x = u + a * state.unsqueeze(1)
+        else:
+            x = _drop_carry(diag_scan(_carry(u, state), a), state)
+        xi = x
+        if self.debias:
+            xi = x / (1 - a.view(1, 1, -1, 1) ** _positions(t0, h.shape[1], h).view(1, -1, 1, 1))
+        return xi, x[:, -1]
 
 
 def legt_matrices(n: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,6 +116,12 @@ class HiPPOLegT(nn.Module):
         u = self.B_bar.to(h.dtype).view(1, 1, -1, 1) * h.unsqueeze(2)  # (B, T, N, d)
         return matrix_scan(u, self.A_bar.to(h.dtype))
 
+    def stream(self, h: torch.Tensor, state: torch.Tensor | None, t0: int):
+        """State: the Legendre coefficients c_t0, (B, N, d)."""
+        u = self.B_bar.to(h.dtype).view(1, 1, -1, 1) * h.unsqueeze(2)
+        c = _drop_carry(matrix_scan(_carry(u, state), self.A_bar.to(h.dtype)), state)
+        return c, c[:, -1]
+
 
 class S4D(nn.Module):
     """Diagonal state-space channels: N complex modes x_t = Ā x_{t-1} + B̄ h_t, K real outputs.
@@ -98,14 +140,18 @@ class S4D(nn.Module):
         self.n_channels = n_out
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.stream(h, None, 0)[0]
+
+    def stream(self, h: torch.Tensor, state: torch.Tensor | None, t0: int):
+        """State: the complex modes x_t0, (B, N, d)."""
         lam = torch.complex(-torch.exp(self.log_neg_re), self.im)
         dt = torch.exp(self.log_dt)
         a = torch.exp(dt * lam)  # (N,)
         b = (a - 1) / lam
         u = b.view(1, 1, -1, 1) * h.float().unsqueeze(2).to(torch.complex64)  # (B, T, N, d)
-        x = diag_scan(u, a.view(-1, 1))
+        x = _drop_carry(diag_scan(_carry(u, state), a.view(-1, 1)), state)
         C = torch.view_as_complex(self.C.contiguous())  # (K, N)
-        return torch.einsum("kn,btnd->btkd", C, x).real.to(h.dtype)
+        return torch.einsum("kn,btnd->btkd", C, x).real.to(h.dtype), x[:, -1]
 
 
 def make_channel(kind: str, **kw) -> nn.Module:

@@ -4,7 +4,8 @@ The schedule is a sequential state machine along the sequence (push, drop the bo
 read the top, pop it after its last read), so it has no tensor-op formulation. Two
 implementations of one rule:
 
-* :func:`lifo_schedule_reference`: NumPy, vectorised over the batch, T steps. Used on the CPU.
+* :func:`lifo_schedule_reference`: NumPy, vectorised over the batch, T steps (:class:`LifoStack`,
+  which incremental decoding also carries from token to token). Used on the CPU.
 * a Triton kernel, one program per sequence with the stack held in registers. Used on CUDA, where
   copying the push mask to the host would stall the GPU once per forward pass (and cost ~25 ms
   of NumPy on an H100 step, benchmarks/results/speed-family).
@@ -40,6 +41,48 @@ def salience_table(decay: float, floor: float, limit: int) -> list[float]:
     return table
 
 
+class LifoStack:
+    """The register stacks of B sequences, advanced position by position (NumPy, vectorised over B).
+
+    Carried between calls, it lets incremental decoding extend a schedule without replaying the past.
+    """
+
+    def __init__(self, batch: int, capacity: int, n_reads: int):
+        self.capacity, self.n_reads = capacity, n_reads
+        self.src = np.full((batch, capacity), -1, dtype=np.int64)  # writer position of each slot
+        self.cnt = np.zeros((batch, capacity), dtype=np.int64)  # reads so far
+        self.depth = np.zeros(batch, dtype=np.int64)
+
+    @property
+    def nbytes(self) -> int:
+        return self.src.nbytes + self.cnt.nbytes + self.depth.nbytes
+
+    def run(self, push: np.ndarray, t0: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Advance over positions t0 … t0+T−1 given their (B, T) push mask: (top, reads) as in
+        :func:`lifo_schedule_reference`, with absolute writer positions."""
+        B, T = push.shape
+        src, cnt, depth, capacity = self.src, self.cnt, self.depth, self.capacity
+        top = np.full((B, T), -1, dtype=np.int64)
+        reads = np.zeros((B, T), dtype=np.int64)
+        rows = np.arange(B)
+        for j in range(T):
+            p = push[:, j]
+            full = p & (depth == capacity)
+            if full.any():  # drop the bottom register to make room
+                src[full, :-1], cnt[full, :-1] = src[full, 1:], cnt[full, 1:]
+                depth[full] -= 1
+            src[rows[p], depth[p]] = t0 + j
+            cnt[rows[p], depth[p]] = 0
+            depth[p] += 1
+            live = depth > 0
+            i = np.maximum(depth - 1, 0)
+            top[live, j] = src[rows[live], i[live]]
+            reads[live, j] = cnt[rows[live], i[live]]
+            cnt[rows[live], i[live]] += 1
+            depth[live & (cnt[rows, i] >= self.n_reads)] -= 1
+        return top, reads
+
+
 def lifo_schedule_reference(push: np.ndarray, capacity: int, n_reads: int) -> tuple[np.ndarray, np.ndarray]:
     """(writer position read at each (b, t), or −1; how many times that register was read before).
 
@@ -47,29 +90,7 @@ def lifo_schedule_reference(push: np.ndarray, capacity: int, n_reads: int) -> tu
     first drops its bottom); then every position reads the top register, which is popped after its
     ``n_reads``-th read.
     """
-    B, T = push.shape
-    src = np.full((B, capacity), -1, dtype=np.int64)
-    cnt = np.zeros((B, capacity), dtype=np.int64)
-    depth = np.zeros(B, dtype=np.int64)
-    top = np.full((B, T), -1, dtype=np.int64)
-    reads = np.zeros((B, T), dtype=np.int64)
-    rows = np.arange(B)
-    for t in range(T):
-        p = push[:, t]
-        full = p & (depth == capacity)
-        if full.any():  # drop the bottom register to make room
-            src[full, :-1], cnt[full, :-1] = src[full, 1:], cnt[full, 1:]
-            depth[full] -= 1
-        src[rows[p], depth[p]] = t
-        cnt[rows[p], depth[p]] = 0
-        depth[p] += 1
-        live = depth > 0
-        i = np.maximum(depth - 1, 0)
-        top[live, t] = src[rows[live], i[live]]
-        reads[live, t] = cnt[rows[live], i[live]]
-        cnt[rows[live], i[live]] += 1
-        depth[live & (cnt[rows, i] >= n_reads)] -= 1
-    return top, reads
+    return LifoStack(push.shape[0], capacity, n_reads).run(push)
 
 
 def _lifo_program(push_ptr, top_ptr, reads_ptr, T, n_reads, M: tl.constexpr):

@@ -14,6 +14,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from semsim.errors import SemsimError
+from semsim.models.cache import DecodeState
+
 
 @dataclass
 class LMOutput:
@@ -56,6 +59,35 @@ class LanguageModel(nn.Module):
     @property
     def block_size(self) -> int:
         return self.config.block_size
+
+    # ------------------------------------------------------------------ incremental decoding
+    @property
+    def max_positions(self) -> int | None:
+        """Longest sequence the model can take: ``block_size`` with a learned position table, else None."""
+        return self.config.block_size
+
+    def new_decode_state(self) -> DecodeState:
+        return DecodeState()
+
+    def decode(self, idx: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        """Logits (B, n, V) for n new tokens ``idx`` (B, n) that follow the ``state.pos`` tokens already
+        consumed; advances ``state``. Equal to ``forward`` over the whole sequence at those positions.
+
+        This default recomputes the whole sequence each call (the reference path); families with a
+        recurrent or cached form override it."""
+        self.check_positions(state.pos + idx.shape[1])
+        past = state.extra.get("tokens")
+        seq = idx if past is None else torch.cat([past, idx], dim=1)
+        state.extra["tokens"], state.pos = seq, seq.shape[1]
+        return self(seq).logits[:, -idx.shape[1]:]
+
+    def check_positions(self, end: int) -> None:
+        limit = self.max_positions
+        if limit is not None and end > limit:
+            raise SemsimError(
+                f"position {end} is past this model's {limit} learned positions; generation slides its "
+                "window (see semsim.generation), a direct decode call cannot"
+            )
 
     def num_params(self, exclude_embeddings: bool = False) -> int:
         """Parameter count, shared (tied) tensors counted once."""

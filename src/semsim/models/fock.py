@@ -27,8 +27,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from semsim.kernels.lifo import lifo_schedule, salience_table
+from semsim.kernels.lifo import LifoStack, lifo_schedule, salience_table
 from semsim.models import register
+from semsim.models.cache import DecodeState
 from semsim.models.parflm import PARFLM, PARFLMConfig
 
 
@@ -67,25 +68,33 @@ class FockPARFLM(PARFLM):
             mode = None if mode == "reduce-overhead" else "max-autotune-no-cudagraphs"
         return super().compile_for_training(scope, mode)
 
-    def creation_gates(self, x: torch.Tensor) -> torch.Tensor:
+    def creation_gates(self, x: torch.Tensor, t0: int = 0) -> torch.Tensor:
         T = x.shape[1]
-        temp = self.create_temp[torch.arange(T, device=x.device) % self.config.registers]
+        temp = self.create_temp[torch.arange(t0, t0 + T, device=x.device) % self.config.registers]
         return torch.sigmoid(temp * self.create(F.layer_norm(x, x.shape[-1:])).squeeze(-1))
 
-    def begin_forward(self, h0, idx):
-        super().begin_forward(h0, idx)
+    def begin_forward(self, h0, idx, state: DecodeState | None = None):
+        super().begin_forward(h0, idx, state)
         c = self.config
-        gates = self.creation_gates(h0)
-        top, reads = lifo_schedule((gates > 0.5).detach(), c.registers, len(self.salience))
+        t0 = 0 if state is None else state.pos
+        gates = self.creation_gates(h0, t0)
+        push = (gates > 0.5).detach()
+        if state is None:
+            top, reads = lifo_schedule(push, c.registers, len(self.salience))
+            all_gates = gates
+        else:  # decoding: the stack and the writers' gates carry over from the earlier tokens
+            stack = state.extra.setdefault("registers", LifoStack(h0.shape[0], c.registers, len(self.salience)))
+            top, reads = (torch.from_numpy(a).to(h0.device) for a in stack.run(push.cpu().numpy(), t0))
+            all_gates = state.past_states("gates", gates)
         has = top >= 0
         src = top.clamp_min(0)
-        g_src = gates.gather(1, src) * has  # the writer's gate (0 where the stack is empty)
+        g_src = all_gates.gather(1, src) * has  # the writer's gate (0 where the stack is empty)
         self._schedule = (src, g_src * self.salience[reads].to(gates.dtype))
 
-    def interaction_forces(self, h, v, layer):
-        forces = super().interaction_forces(h, v, layer)
+    def interaction_forces(self, h, v, layer, past, t0=0):
+        forces = super().interaction_forces(h, v, layer, past, t0)
         src, weight = self._schedule
-        hs = h.detach().gather(1, src.unsqueeze(-1).expand_as(h))  # the register writer's state
+        hs = past.gather(1, src.unsqueeze(-1).expand_as(h))  # the register writer's state (detached)
         k, u = self.W_k(hs), self.W_v(hs)
         match = torch.sigmoid((self.W_q(h) * k).sum(-1) / math.sqrt(k.shape[-1]))
         f = (weight * match).unsqueeze(-1) * self.W_o(u)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from semsim.models import register
 from semsim.models.base import LanguageModel
+from semsim.models.cache import DecodeState
 
 
 @dataclass
@@ -32,12 +33,22 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d, d, bias=bias)
         self.n_head, self.dropout = n_head, dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cache: tuple[DecodeState, int] | None = None) -> torch.Tensor:
+        """``cache`` = (decoding state, this block's index): attend to the cached keys/values too."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        mask, causal = None, True
+        if cache is not None:
+            state, block = cache
+            past = state.pos
+            k, v = state.keys_values(block, k, v)
+            if past > 0:  # query i (absolute past + i) sees keys s ≤ past + i
+                causal = False
+                if T > 1:
+                    mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
         )
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -56,8 +67,8 @@ class Block(nn.Module):
             nn.Dropout(cfg.dropout),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x: torch.Tensor, cache: tuple[DecodeState, int] | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache)
         return x + self.mlp(self.ln2(x))
 
 
@@ -91,9 +102,18 @@ class GPT(LanguageModel):
         c, T = self.config, seq_len or self.config.block_size
         return 6 * self.num_params(exclude_embeddings=True) + 6 * c.n_layer * T * c.d_model
 
-    def embed(self, idx: torch.Tensor) -> torch.Tensor:
-        pos = torch.arange(idx.size(1), device=idx.device)
+    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
+        pos = torch.arange(start, start + idx.size(1), device=idx.device)
         return self.drop(self.wte(idx) + self.wpe(pos))
+
+    def decode(self, idx: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        """KV-cached decoding (see :meth:`LanguageModel.decode`)."""
+        self.check_positions(state.pos + idx.shape[1])
+        x = self.embed(idx, state.pos)
+        for i, block in enumerate(self.blocks):
+            x = block(x, (state, i))
+        state.pos += idx.shape[1]
+        return self.ln_f(x) @ self.wte.weight.T
 
     def forward_embeddings(self, x, idx, return_extras=False):
         hidden = [x] if return_extras else None

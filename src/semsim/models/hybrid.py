@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch.nn as nn
 
 from semsim.models import register
+from semsim.models.cache import DecodeState
 from semsim.models.gpt import Block, GPTConfig
 from semsim.models.splm import SPLM, SPLMConfig
 
@@ -34,17 +35,24 @@ class HybridSPLMAttention(SPLM):
         self.blocks = nn.ModuleList(Block(gcfg) for _ in range(config.n_attn_layers))
         self.ln_attn = nn.LayerNorm(config.d_model)
 
-    def _attend(self, x):
-        for block in self.blocks:
-            x = block(x)
+    def _attend(self, x, state: DecodeState | None = None):
+        for i, block in enumerate(self.blocks):
+            x = block(x, None if state is None else (state, i))
         return self.ln_attn(x)
 
-    def forward_embeddings(self, x, idx, return_extras=False):
+    def forward_embeddings(self, x, idx, return_extras=False, state: DecodeState | None = None):
         if self.config.layout == "attn-first":
-            h, aux, extras = self.integrate(self._attend(x), idx, return_extras)
+            h, aux, extras = self.integrate(self._attend(x, state), idx, return_extras, state)
         else:
-            h, aux, extras = self.integrate(x, idx, return_extras)
-            h = self._attend(h)
+            h, aux, extras = self.integrate(x, idx, return_extras, state)
+            h = self._attend(h, state)
             if return_extras:
                 extras["hidden"].append(h)
         return h @ self.wte.weight.T, aux, extras
+
+    def decode(self, idx, state: DecodeState):
+        """KV caches for the attention blocks, carried context states for the SPLM steps."""
+        self.check_positions(state.pos + idx.shape[1])
+        logits, _, _ = self.forward_embeddings(self.embed(idx, state.pos), idx, state=state)
+        state.pos += idx.shape[1]
+        return logits

@@ -47,17 +47,20 @@ class PARFLM(SPLM):
         )
         self.register_buffer("gumbel_tau", torch.tensor(c.gumbel_tau_start), persistent=False)
 
+    reads_past_states = True
+
     def set_training_progress(self, fraction: float) -> None:
         c = self.config
         self.gumbel_tau.fill_(c.gumbel_tau_start + (c.gumbel_tau_end - c.gumbel_tau_start) * min(1.0, fraction))
 
-    def interaction_forces(self, h, v, layer):
-        forces = super().interaction_forces(h, v, layer)
-        idx, w, _ = self.pair.select(h, self.gumbel_tau, noise=self.training)  # a tensor: no graph break
+    def interaction_forces(self, h, v, layer, past, t0=0):
+        forces = super().interaction_forces(h, v, layer, past, t0)
+        # the temperature is a tensor: no graph break
+        idx, w, _ = self.pair.select(h, self.gumbel_tau, noise=self.training, past=past, t0=t0)
         if self.config.force == "autograd":
-            f, U = autograd_force(lambda x: self.pair.energy(x, idx, w, layer), h)
+            f, U = autograd_force(lambda x: self.pair.energy(x, idx, w, layer, past), h)
         else:
-            f, U = self.pair.force(h, idx, w, layer)
+            f, U = self.pair.force(h, idx, w, layer, past)
         forces["pair"] = (f, U)
         return forces
 

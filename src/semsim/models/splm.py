@@ -17,6 +17,7 @@ import torch.nn as nn
 from semsim.context import make_channel
 from semsim.models import register
 from semsim.models.base import LanguageModel
+from semsim.models.cache import DecodeState
 from semsim.physics import TokenMass, damped_euler_step, step_energy
 from semsim.potentials import make_potential
 
@@ -55,8 +56,9 @@ class SPLMConfig:
     pos: str = "learned"  # learned | sinusoidal | none
 
 
-def sinusoidal(T: int, d: int) -> torch.Tensor:
-    pos = torch.arange(T, dtype=torch.float32).unsqueeze(1)
+def sinusoidal(T: int, d: int, start: int = 0) -> torch.Tensor:
+    """Rows start … start+T−1 of the sinusoidal position table."""
+    pos = torch.arange(start, start + T, dtype=torch.float32).unsqueeze(1)
     freq = torch.exp(torch.arange(0, d, 2, dtype=torch.float32) * (-math.log(10000.0) / d))
     pe = torch.zeros(T, d)
     pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * freq), torch.cos(pos * freq[: d // 2])
@@ -108,19 +110,31 @@ class SPLM(LanguageModel):
     def gamma(self) -> float | torch.Tensor:
         return torch.exp(self.log_gamma) if self.config.learn_gamma else self.config.gamma
 
-    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+    def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
         x = self.wte(idx)
         T = idx.shape[1]
         if self.config.pos == "learned":
-            x = x + self.wpe(torch.arange(T, device=idx.device))
+            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
         elif self.config.pos == "sinusoidal":
-            x = x + self.pe[:T]
+            if start + T <= len(self.pe):
+                x = x + self.pe[start : start + T]
+            else:  # past the block: the table continues by its formula
+                x = x + 0.02 * sinusoidal(T, self.config.d_model, start).to(x)
         return x
 
-    def context(self, h: torch.Tensor) -> torch.Tensor:
-        """ξ flattened to (B, T, C·d), cut from the graph as ``detach_context`` says."""
+    @property
+    def max_positions(self) -> int | None:
+        return self.config.block_size if self.config.pos == "learned" else None
+
+    def context(self, h: torch.Tensor, layer: int = 0, state: DecodeState | None = None) -> torch.Tensor:
+        """ξ flattened to (B, T, C·d), cut from the graph as ``detach_context`` says. With a decoding
+        ``state``, the channel continues from that step's carried state (and updates it)."""
         mode = self.config.detach_context
-        xi = self.channel(h.detach() if mode == "input" else h)
+        h_in = h.detach() if mode == "input" else h
+        if state is None:
+            xi = self.channel(h_in)
+        else:
+            xi, state.context[layer] = self.channel.stream(h_in, state.context.get(layer), state.pos)
         if mode == "output":
             xi = xi.detach()
         return xi.flatten(-2)
@@ -135,7 +149,15 @@ class SPLM(LanguageModel):
         h, aux, extras = self.integrate(x, idx, return_extras)
         return h @ self.wte.weight.T, aux, extras
 
-    def integrate(self, x, idx, return_extras=False):
+    def decode(self, idx: torch.Tensor, state: DecodeState) -> torch.Tensor:
+        """Incremental decoding (see :meth:`LanguageModel.decode`): each new token runs the L steps
+        against the carried context state, so its cost does not grow with the context."""
+        self.check_positions(state.pos + idx.shape[1])
+        h, _, _ = self.integrate(self.embed(idx, state.pos), idx, state=state)
+        state.pos += idx.shape[1]
+        return h @ self.wte.weight.T
+
+    def integrate(self, x, idx, return_extras=False, state: DecodeState | None = None):
         """Run the L damped Euler steps from layer-0 states x: (h_L, aux_loss, extras)."""
         c = self.config
         m = self.mass(idx)
@@ -143,12 +165,12 @@ class SPLM(LanguageModel):
         reg = x.new_zeros(())
         records, traj = [], [(h, v)] if return_extras else None
         interactions: dict[str, list] = {}
-        self.begin_forward(h, idx)
+        self.begin_forward(h, idx, state)
         # the compiled region serves training steps only: the probe, validation and generation run other
         # shapes, and recompiling for each would cost more than it saves
-        layer_fn = self._compiled_layer if self._compiled_layer and self.training else self._layer
+        layer_fn = self._compiled_layer if self._compiled_layer and self.training and state is None else self._layer
         for layer in range(c.n_layer):
-            h_next, h_pre, v_new, v_kick, xi, V, extra = layer_fn(h, v, m, layer)
+            h_next, h_pre, v_new, v_kick, xi, V, extra = layer_fn(h, v, m, layer, state)
             reg = reg + V.float().pow(2).mean()
             if return_extras:
                 with torch.no_grad():
@@ -168,15 +190,19 @@ class SPLM(LanguageModel):
                 extras["energy"][name] = torch.stack(values)
         return h, aux, extras
 
-    def _layer(self, h, v, m, layer: int):
+    def _layer(self, h, v, m, layer: int, state: DecodeState | None = None):
         """One integration step: f = f_θ + Σ interactions, damped Euler, LayerNorm.
 
         Returns (h_next, h before LayerNorm, v_new, v_kick, ξ, V, {name: interaction energy}).
         """
-        xi = self.context(h)
+        xi = self.context(h, layer, state)
         f, V = self.force(xi, h)
         extra = {}
-        for name, (f_extra, e_extra) in self.interaction_forces(h, v, layer).items():
+        # the states earlier tokens had at this step (detached: sources never feel the reader)
+        past, t0 = h.detach(), 0
+        if state is not None and self.reads_past_states:
+            past, t0 = state.past_states(layer, h.detach()), state.pos
+        for name, (f_extra, e_extra) in self.interaction_forces(h, v, layer, past, t0).items():
             f = f + f_extra  # f = f_θ + f_φ + f_fock
             extra[name] = e_extra
         step = damped_euler_step(h, v, f, m, self.config.dt, self.gamma)
@@ -195,13 +221,18 @@ class SPLM(LanguageModel):
         return self
 
     # ------------------------------------------------------------------ hooks for richer family members
-    def begin_forward(self, h0: torch.Tensor, idx: torch.Tensor) -> None:
+    reads_past_states = False  # interactions read earlier tokens' states (decoding must keep them)
+
+    def begin_forward(self, h0: torch.Tensor, idx: torch.Tensor, state: DecodeState | None = None) -> None:
         """Called once per forward with the layer-0 states (e.g. to schedule register pushes)."""
 
     def interaction_forces(
-        self, h: torch.Tensor, v: torch.Tensor, layer: int
+        self, h: torch.Tensor, v: torch.Tensor, layer: int, past: torch.Tensor, t0: int = 0
     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Extra forces beside f_θ, by name: (force (B, T, d), per-token energy or power (B, T))."""
+        """Extra forces beside f_θ, by name: (force (B, T, d), per-token energy or power (B, T)).
+
+        ``past`` (B, t0 + T, d) holds the detached states of every position so far at this step, the
+        T current ones last; ``t0`` is the absolute position of h's first token."""
         return {}
 
     def _bookkeeping(self, m, records, V_last, traj) -> dict:

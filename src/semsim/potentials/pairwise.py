@@ -67,23 +67,29 @@ class PairPotential(nn.Module):
         self.rep = nn.Parameter(torch.full((type_dim,), -2.0)) if competitive else None
 
     # ------------------------------------------------------------------ routing
-    def select(self, h: torch.Tensor, tau: float, noise: bool, generator=None):
-        """Top-k earlier tokens per position: (idx (B,T,k), weights w (B,T,k), valid (B,T,k))."""
+    def select(self, h: torch.Tensor, tau: float, noise: bool, generator=None,
+               past: torch.Tensor | None = None, t0: int = 0):
+        """Top-k earlier tokens per position: (idx (B,T,k), weights w (B,T,k), valid (B,T,k)).
+
+        Candidates are the rows of ``past`` (default: h itself, detached); h's first token sits at
+        absolute position ``t0`` of ``past``, so token i may pick s ≤ t0 + i. ``idx`` indexes ``past``."""
         B, T, _ = h.shape
-        q, kk = self.score_q(h), self.score_k(h.detach())
-        scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])  # the one (B, T, T) matrix
-        allowed = torch.ones(T, T, dtype=torch.bool, device=h.device).tril(0 if self.include_self else -1)
+        src = h.detach() if past is None else past
+        S = src.shape[1]
+        q, kk = self.score_q(h), self.score_k(src)
+        scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])  # the one (B, T, S) matrix
+        allowed = torch.ones(T, S, dtype=torch.bool, device=h.device).tril(t0 + (0 if self.include_self else -1))
         if noise:  # Gumbel(0, 1) noise: sampling without replacement ∝ softmax(score)
             u = (torch.rand(scores.shape, device=h.device, generator=generator) if generator is not None
                  else torch.rand_like(scores, dtype=torch.float32)).clamp_(1e-9, 1 - 1e-9)  # rand_like: traceable
             scores = scores - torch.log(-torch.log(u)).to(scores.dtype)
         scores = (scores.to(torch.promote_types(scores.dtype, torch.float32)) / tau).masked_fill(~allowed, float("-inf"))
-        k = min(self.k, T)
+        k = min(self.k, S)
         top, idx = scores.topk(k, dim=-1)
         valid = torch.isfinite(top)
         soft = torch.softmax(top.masked_fill(~valid, -1e9), dim=-1) * valid
         w = valid.to(soft.dtype) + (soft - soft.detach())  # straight-through: exactly 1 forward, softmax gradient
-        idx = torch.where(valid, idx, torch.arange(T, device=h.device).view(1, T, 1))  # invalid → self, w = 0
+        idx = torch.where(valid, idx, t0 + torch.arange(T, device=h.device).view(1, T, 1))  # invalid → self, w = 0
         return idx, w, valid
 
     # ------------------------------------------------------------------ energy and force
@@ -102,9 +108,9 @@ class PairPotential(nn.Module):
         B, T, k = idx.shape
         return x.gather(1, idx.reshape(B, T * k, 1).expand(-1, -1, x.shape[-1])).view(B, T, k, x.shape[-1])
 
-    def _pair_terms(self, h, idx):
+    def _pair_terms(self, h, idx, past=None):
         l_t, inv, th_t = self._features(h)
-        l_src, _, th_src = self._features(h.detach())  # the source state h_s is detached
+        l_src, _, th_src = self._features(h.detach() if past is None else past)  # sources h_s are detached
         l_s, th_s = self._gather(l_src, idx), self._gather(th_src, idx)
         u = l_t.unsqueeze(2) - l_s  # (B, T, k, type_dim)
         # Φ and Θ read per-dimension means, ‖u‖²/n_l and θ_t·θ_s/n_θ: O(1) at any width, so the
@@ -113,17 +119,19 @@ class PairPotential(nn.Module):
         c = (th_t.unsqueeze(2) * th_s).mean(-1)
         return l_t, inv, u, r, c, th_s
 
-    def energy(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int) -> torch.Tensor:
+    def energy(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int,
+               past: torch.Tensor | None = None) -> torch.Tensor:
         """U_t per token (B, T); differentiable reference for the closed-form force."""
-        _, _, u, r, c, _ = self._pair_terms(h, idx)
+        _, _, u, r, c, _ = self._pair_terms(h, idx, past)
         V = self.phi(r)[0] * self.theta(c)[0]
         if self.rep is not None:
             V = V + (F.softplus(self.rep) * torch.exp(-u * u)).sum(-1)
         return self.layer_scale[layer] * (w * V).sum(-1)
 
-    def force(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int):
-        """(f = −∂U_t/∂h_t, U_t)."""
-        l_t, inv, u, r, c, th_s = self._pair_terms(h, idx)
+    def force(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int,
+              past: torch.Tensor | None = None):
+        """(f = −∂U_t/∂h_t, U_t); sources are rows of ``past`` (default h, detached)."""
+        l_t, inv, u, r, c, th_s = self._pair_terms(h, idx, past)
         P, dP = self.phi(r)
         Q, dQ = self.theta(c)
         V = P * Q
