@@ -115,7 +115,7 @@ def main() -> None:
                     rows.append(row)
                     print(f"B={B:3d} T={T:6d} {name:5s} incremental {ms:8.3f} ms/step  state {state.nbytes / 2**20:9.2f} MiB",
                           flush=True)
-                    del state
+                    state = None  # free it before the next model
                     if B * (T + 1) <= a.full_max_tokens:
                         reps = max(1, min(a.steps, 5 if B * T >= 4096 else a.steps))
                         try:
