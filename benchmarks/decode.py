@@ -6,7 +6,8 @@ cache, and both by full recomputation, side by side in one process.
 
 For each (model, batch B, context length T): prefill T random tokens into the decoding state (not
 timed), then time ``--steps`` single-token decode calls after ``--warmup`` (median; each call
-advances every sequence one position, so the context grows by ``steps`` ≪ T). "full" times one
+advances every sequence one position, so the context grows by ``steps`` ≪ T). "cuda-graph" (CUDA only) replays
+the SPLM's one-token step as a CUDA graph (``semsim.models.graphed``), checked against eager steps. "full" times one
 forward pass over the T + 1 tokens with the LM head on the last position only — what a decoder
 without a cache pays per new token. Models are the full-size presets with random weights:
 ``splm-multixi`` (position-free, so it can decode past its 512-token block) and ``gpt-baseline``
@@ -27,6 +28,7 @@ import torch
 
 from provenance import provenance  # sibling script
 from semsim.models import build_model
+from semsim.models.graphed import GraphedDecoder
 from semsim.presets import get_preset
 
 
@@ -115,6 +117,21 @@ def main() -> None:
                     rows.append(row)
                     print(f"B={B:3d} T={T:6d} {name:5s} incremental {ms:8.3f} ms/step  state {state.nbytes / 2**20:9.2f} MiB",
                           flush=True)
+                    if name == "splm" and device.type == "cuda":  # the same steps replayed as a CUDA graph
+                        ref_state = prefill(model, idx[:, :T], a.prefill_chunk)
+                        t0 = time.perf_counter()
+                        graphed = GraphedDecoder(model, state)
+                        capture_s = time.perf_counter() - t0
+                        check = max((graphed.step(tok).float() - model.decode(tok, ref_state).float()).abs().max().item()
+                                    for _ in range(3))
+                        times = time_calls(lambda: graphed.step(tok), a.steps, a.warmup, device)
+                        ms = 1e3 * statistics.median(times)
+                        rows.append({"model": name, "mode": "cuda-graph", "batch": B, "T": T, "ms_per_step": ms,
+                                     "tokens_per_s": B / (ms / 1e3), "state_bytes": state.nbytes,
+                                     "capture_s": capture_s, "max_abs_diff_vs_eager": check})
+                        print(f"B={B:3d} T={T:6d} {name:5s} cuda-graph  {ms:8.3f} ms/step  (capture {capture_s:.2f} s, "
+                              f"|Δ| vs eager {check:.1e})", flush=True)
+                        graphed = ref_state = None
                     state = None  # free it before the next model
                     if B * (T + 1) <= a.full_max_tokens:
                         reps = max(1, min(a.steps, 5 if B * T >= 4096 else a.steps))
@@ -133,17 +150,19 @@ def main() -> None:
             "steps": a.steps, "warmup": a.warmup, "threads": torch.get_num_threads(),
             "params": {k: m.num_params() for k, m in models.items()}}
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
-    print(json.dumps({"crossover": crossovers(rows)}), file=sys.stderr)
+    print(json.dumps({"crossover": crossovers(rows), "crossover_cuda_graph": crossovers(rows, "cuda-graph")}),
+          file=sys.stderr)
 
 
-def crossovers(rows) -> dict:
-    """Per batch: the smallest measured T from which SPLM incremental beats the GPT's KV cache, and
-    the log-interpolated crossing between the two grid points around it."""
+def crossovers(rows, splm_mode: str = "incremental") -> dict:
+    """Per batch: the smallest measured T from which SPLM decoding (``splm_mode``) beats the GPT's
+    KV cache, and the log-interpolated crossing between the two grid points around it."""
     import math
 
     out = {}
     for B in sorted({r["batch"] for r in rows}):
-        inc = {(r["model"], r["T"]): r["ms_per_step"] for r in rows if r["batch"] == B and r["mode"] == "incremental"}
+        inc = {(r["model"], r["T"]): r["ms_per_step"] for r in rows if r["batch"] == B and "ms_per_step" in r
+               and (r["model"], r["mode"]) in (("gpt", "incremental"), ("splm", splm_mode))}
         Ts = sorted({T for (_, T) in inc if ("splm", T) in inc and ("gpt", T) in inc})
         ratio = [(T, inc[("gpt", T)] / inc[("splm", T)]) for T in Ts]
         res = {"ratio_gpt_over_splm": dict(ratio), "first_T_splm_faster": None, "crossover_T": None}

@@ -173,3 +173,27 @@ def test_recompute_reference_path_agrees():
         ref = torch.cat([LanguageModel.decode(model, idx[:, :8], a), LanguageModel.decode(model, idx[:, 8:], a)], 1)
         inc = torch.cat([model.decode(idx[:, :8], b), model.decode(idx[:, 8:], b)], 1)
     assert (ref - inc).abs().max() < 1e-5
+
+
+def test_cuda_graphed_decoding_refuses_what_it_cannot_graph():
+    from semsim.models.graphed import GraphedDecoder
+
+    state = _model("parflm-tiny").new_decode_state()
+    with pytest.raises(SemsimError):
+        GraphedDecoder(_model("parflm-tiny"), state)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs on the GPU machine)")
+@pytest.mark.parametrize("context", ["cummean", "ema", "legt", "s4d"])
+def test_cuda_graphed_decoding_equals_eager(context):
+    from semsim.models.graphed import GraphedDecoder
+
+    model = _model("splm-multixi-tiny", context=context).cuda()
+    idx = torch.randint(0, 100, (3, 30), device="cuda")
+    with torch.no_grad():
+        full = model(idx).logits
+        state = model.new_decode_state()
+        model.decode(idx[:, :10], state)
+        graphed = GraphedDecoder(model, state)
+        steps = [graphed.step(idx[:, t : t + 1]).clone() for t in range(10, 30)]
+    assert (torch.cat(steps, 1) - full[:, 10:]).abs().max() < 1e-4

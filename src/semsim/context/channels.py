@@ -18,9 +18,9 @@ import torch.nn as nn
 from semsim.context.scan import diag_scan, matrix_scan
 
 
-def _positions(t0: int, n: int, like: torch.Tensor) -> torch.Tensor:
-    """1-based positions t0+1 … t0+n, shaped to broadcast over (B, n, ...)."""
-    return torch.arange(t0 + 1, t0 + n + 1, device=like.device, dtype=like.dtype)
+def _positions(t0: int | torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
+    """1-based positions t0+1 … t0+n (t0 may be a device counter, as in a CUDA-graphed decode step)."""
+    return torch.arange(1, n + 1, device=like.device, dtype=like.dtype) + t0
 
 
 def _carry(u: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:

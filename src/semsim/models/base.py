@@ -81,8 +81,10 @@ class LanguageModel(nn.Module):
         state.extra["tokens"], state.pos = seq, seq.shape[1]
         return self(seq).logits[:, -idx.shape[1]:]
 
-    def check_positions(self, end: int) -> None:
+    def check_positions(self, end: int | torch.Tensor) -> None:
         limit = self.max_positions
+        if isinstance(end, torch.Tensor):  # a device counter (CUDA-graphed decoding checks on the host)
+            return
         if limit is not None and end > limit:
             raise SemsimError(
                 f"position {end} is past this model's {limit} learned positions; generation slides its "

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from semsim.models import register
 from semsim.models.base import LanguageModel
@@ -26,6 +27,9 @@ class GPTConfig:
     bias: bool = True
 
 
+_DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, d: int, n_head: int, dropout: float, bias: bool):
         super().__init__()
@@ -38,18 +42,19 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        mask, causal = None, True
-        if cache is not None:
+        if cache is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+        else:
             state, block = cache
             past = state.pos
             k, v = state.keys_values(block, k, v)
-            if past > 0:  # query i (absolute past + i) sees keys s ≤ past + i
-                causal = False
-                if T > 1:
-                    mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
-        )
+            mask = None
+            if past > 0 and T > 1:  # query i (absolute past + i) sees keys s ≤ past + i
+                mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
+            # Decoding changes the key length every call; cuDNN's attention builds a plan per shape
+            # (~50 ms each on an H100), so decoding keeps to the shape-agnostic kernels.
+            with sdpa_kernel(_DECODE_BACKENDS):
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0 and T > 1)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 

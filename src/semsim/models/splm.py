@@ -114,7 +114,7 @@ class SPLM(LanguageModel):
         x = self.wte(idx)
         T = idx.shape[1]
         if self.config.pos == "learned":
-            x = x + self.wpe(torch.arange(start, start + T, device=idx.device))
+            x = x + self.wpe(start + torch.arange(T, device=idx.device))  # start: int or device counter
         elif self.config.pos == "sinusoidal":
             if start + T <= len(self.pe):
                 x = x + self.pe[start : start + T]
