@@ -7,7 +7,8 @@ cache, and both by full recomputation, side by side in one process.
 For each (model, batch B, context length T): prefill T random tokens into the decoding state (not
 timed), then time ``--steps`` single-token decode calls after ``--warmup`` (median; each call
 advances every sequence one position, so the context grows by ``steps`` ≪ T). "cuda-graph" (CUDA only) replays
-the SPLM's one-token step as a CUDA graph (``semsim.models.graphed``), checked against eager steps. "full" times one
+each model's one-token step as a CUDA graph (``semsim.models.graphed``: the SPLM as it is, the GPT over
+a static KV cache of T + 4 + warmup + steps slots), checked against eager steps. "full" times one
 forward pass over the T + 1 tokens with the LM head on the last position only — what a decoder
 without a cache pays per new token. Models are the full-size presets with random weights:
 ``splm-multixi`` (position-free, so it can decode past its 512-token block) and ``gpt-baseline``
@@ -28,7 +29,7 @@ import torch
 
 from provenance import provenance  # sibling script
 from semsim.models import build_model
-from semsim.models.graphed import GraphedDecoder
+from semsim.models.graphed import GraphedDecoder, GraphedGPTDecoder
 from semsim.presets import get_preset
 
 
@@ -117,20 +118,21 @@ def main() -> None:
                     rows.append(row)
                     print(f"B={B:3d} T={T:6d} {name:5s} incremental {ms:8.3f} ms/step  state {state.nbytes / 2**20:9.2f} MiB",
                           flush=True)
-                    if name == "splm" and device.type == "cuda":  # the same steps replayed as a CUDA graph
-                        ref_state = prefill(model, idx[:, :T], a.prefill_chunk)
+                    if device.type == "cuda":  # the same steps replayed as a CUDA graph, checked against eager
+                        state, ref_state = (prefill(model, idx[:, :T], a.prefill_chunk) for _ in range(2))
                         t0 = time.perf_counter()
-                        graphed = GraphedDecoder(model, state)
+                        graphed = (GraphedDecoder(model, state) if name == "splm"
+                                   else GraphedGPTDecoder(model, state, capacity=T + 4 + a.warmup + a.steps))
                         capture_s = time.perf_counter() - t0
                         check = max((graphed.step(tok).float() - model.decode(tok, ref_state).float()).abs().max().item()
                                     for _ in range(3))
                         times = time_calls(lambda: graphed.step(tok), a.steps, a.warmup, device)
                         ms = 1e3 * statistics.median(times)
                         rows.append({"model": name, "mode": "cuda-graph", "batch": B, "T": T, "ms_per_step": ms,
-                                     "tokens_per_s": B / (ms / 1e3), "state_bytes": state.nbytes,
-                                     "capture_s": capture_s, "max_abs_diff_vs_eager": check})
+                                     "tokens_per_s": B / (ms / 1e3), "capture_s": capture_s,
+                                     "max_abs_diff_vs_eager": check})
                         print(f"B={B:3d} T={T:6d} {name:5s} cuda-graph  {ms:8.3f} ms/step  (capture {capture_s:.2f} s, "
-                              f"|Δ| vs eager {check:.1e})", flush=True)
+                              f"|Δlogits| vs eager {check:.1e})", flush=True)
                         graphed = ref_state = None
                     state = None  # free it before the next model
                     if B * (T + 1) <= a.full_max_tokens:
@@ -154,15 +156,16 @@ def main() -> None:
           file=sys.stderr)
 
 
-def crossovers(rows, splm_mode: str = "incremental") -> dict:
-    """Per batch: the smallest measured T from which SPLM decoding (``splm_mode``) beats the GPT's
-    KV cache, and the log-interpolated crossing between the two grid points around it."""
+def crossovers(rows, mode: str = "incremental") -> dict:
+    """Per batch: the smallest measured T from which SPLM decoding beats the GPT's KV cache (both in
+    ``mode``: eager ``incremental`` or ``cuda-graph``), and the log-interpolated crossing between the
+    two grid points around it."""
     import math
 
     out = {}
     for B in sorted({r["batch"] for r in rows}):
         inc = {(r["model"], r["T"]): r["ms_per_step"] for r in rows if r["batch"] == B and "ms_per_step" in r
-               and (r["model"], r["mode"]) in (("gpt", "incremental"), ("splm", splm_mode))}
+               and r["mode"] == mode}
         Ts = sorted({T for (_, T) in inc if ("splm", T) in inc and ("gpt", T) in inc})
         ratio = [(T, inc[("gpt", T)] / inc[("splm", T)]) for T in Ts]
         res = {"ratio_gpt_over_splm": dict(ratio), "first_T_splm_faster": None, "crossover_T": None}

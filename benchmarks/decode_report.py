@@ -23,6 +23,7 @@ STYLE = {("splm", "incremental"): ("tab:blue", "-", "SPLM incremental"),
          ("splm", "cuda-graph"): ("tab:cyan", "--", "SPLM incremental, CUDA graph"),
          ("splm", "full"): ("tab:blue", ":", "SPLM full recompute"),
          ("gpt", "incremental"): ("tab:red", "-", "GPT + KV cache"),
+         ("gpt", "cuda-graph"): ("tab:orange", "--", "GPT + static KV cache, CUDA graph"),
          ("gpt", "full"): ("tab:red", ":", "GPT full recompute")}
 
 
@@ -50,9 +51,9 @@ def main() -> None:
         ax.set_title(f"{where}, batch {B}, {meta['dtype']}", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-        print(f"{where} batch {B}, SPLM eager: {json.dumps(crossovers(rows)[str(B)])}")
+        print(f"{where} batch {B}, eager: {json.dumps(crossovers(rows)[str(B)])}")
         if any(r["mode"] == "cuda-graph" for r in rows):
-            print(f"{where} batch {B}, SPLM CUDA graph: {json.dumps(crossovers(rows, 'cuda-graph')[str(B)])}")
+            print(f"{where} batch {B}, CUDA graphs: {json.dumps(crossovers(rows, 'cuda-graph')[str(B)])}")
     fig.text(0.01, 0.005, f"torch {panels[0][0]['torch']}, commit {panels[0][0]['commit']}, {panels[0][0]['date'][:10]}; "
              "splm-multixi (15.4M) vs gpt-baseline (19.3M+), random weights", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))

@@ -197,3 +197,18 @@ def test_cuda_graphed_decoding_equals_eager(context):
         graphed = GraphedDecoder(model, state)
         steps = [graphed.step(idx[:, t : t + 1]).clone() for t in range(10, 30)]
     assert (torch.cat(steps, 1) - full[:, 10:]).abs().max() < 1e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs on the GPU machine)")
+def test_cuda_graphed_gpt_decoding_equals_eager():
+    from semsim.models.graphed import GraphedGPTDecoder
+
+    model = _model("gpt-tiny").cuda()
+    idx = torch.randint(0, 100, (3, 40), device="cuda")
+    with torch.no_grad():
+        full = model(idx).logits
+        state = model.new_decode_state()
+        model.decode(idx[:, :10], state)
+        graphed = GraphedGPTDecoder(model, state, capacity=48)
+        steps = [graphed.step(idx[:, t : t + 1]).clone() for t in range(10, 40)]
+    assert (torch.cat(steps, 1) - full[:, 10:]).abs().max() < 1e-4
