@@ -93,7 +93,7 @@ def main() -> None:
     a = p.parse_args()
     device = torch.device(a.device)
     amp = torch.autocast("cuda", torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
-    max_len = max(a.lengths) + a.warmup + a.steps + 1
+    max_len = max(a.lengths) + 2 * (a.warmup + a.steps) + 16  # room for every timed and checked step
     models = {"splm": build("splm-multixi", max_len, device), "gpt": build("gpt-baseline", max_len, device)}
     rows = []
     g = torch.Generator().manual_seed(0)

@@ -200,15 +200,20 @@ def test_cuda_graphed_decoding_equals_eager(context):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs on the GPU machine)")
-def test_cuda_graphed_gpt_decoding_equals_eager():
-    from semsim.models.graphed import GraphedGPTDecoder
+@pytest.mark.parametrize("name", ["gpt-tiny", "splm-multixi-tiny"])
+@pytest.mark.parametrize("capacity", [43, 64])
+def test_cuda_graphed_decoding_equals_eager_in_fp32_and_bf16(name, capacity):
+    from semsim.models.graphed import GraphedDecoder, GraphedGPTDecoder
 
-    model = _model("gpt-tiny").cuda()
+    model = _model(name).cuda()
     idx = torch.randint(0, 100, (3, 40), device="cuda")
-    with torch.no_grad():
-        full = model(idx).logits
-        state = model.new_decode_state()
-        model.decode(idx[:, :10], state)
-        graphed = GraphedGPTDecoder(model, state, capacity=48)
-        steps = [graphed.step(idx[:, t : t + 1]).clone() for t in range(10, 40)]
-    assert (torch.cat(steps, 1) - full[:, 10:]).abs().max() < 1e-4
+    for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 3e-2)):
+        with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=dtype == torch.bfloat16):
+            state, ref = model.new_decode_state(), model.new_decode_state()
+            model.decode(idx[:, :10], state)
+            model.decode(idx[:, :10], ref)
+            graphed = GraphedGPTDecoder(model, state, capacity) if name == "gpt-tiny" else GraphedDecoder(model, state)
+            for t in range(10, 40):
+                a = graphed.step(idx[:, t : t + 1]).float()
+                b = model.decode(idx[:, t : t + 1], ref).float()
+                assert (a - b).abs().max() < tol, (dtype, t)

@@ -17,12 +17,9 @@ from __future__ import annotations
 import contextlib
 
 import torch
-import torch.nn.functional as F
-from torch.nn.attention import sdpa_kernel
 
 from semsim.errors import SemsimError
 from semsim.models.cache import DecodeState
-from semsim.models.gpt import _DECODE_BACKENDS
 
 
 def _autocast_for_capture():
@@ -130,8 +127,10 @@ class GraphedGPTDecoder:
                 q, k, v = (t.view(B, 1, att.n_head, C // att.n_head).transpose(1, 2) for t in (q, k, v))
                 k_all.index_copy_(2, pos, k.to(k_all.dtype))
                 v_all.index_copy_(2, pos, v.to(v_all.dtype))
-                with sdpa_kernel(_DECODE_BACKENDS):
-                    y = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=visible)
+                # one query against the whole buffer: written out (two matmuls and a softmax) rather than
+                # left to SDPA's kernel choice, whose masked bf16 path disagreed with eager decoding
+                scores = (q @ k_all.transpose(-2, -1)) * (k.shape[-1] ** -0.5)
+                y = scores.masked_fill(~visible, float("-inf")).softmax(-1).to(v_all.dtype) @ v_all
                 x = x + att.proj(y.transpose(1, 2).reshape(B, 1, C))
                 x = x + block.mlp(block.ln2(x))
             pos.add_(1)
