@@ -183,6 +183,25 @@ def test_cuda_graphed_decoding_refuses_what_it_cannot_graph():
         GraphedDecoder(_model("parflm-tiny"), state)
 
 
+@pytest.mark.parametrize("capacity", [43, 64])
+def test_static_kv_cache_step_equals_eager_decoding(capacity):
+    """The step a GPT's CUDA graph records, run eagerly: one query over a masked fixed-size cache."""
+    from semsim.models.graphed import GraphedGPTDecoder
+
+    model = _model("gpt-tiny")
+    idx = torch.randint(0, 100, (2, 40))
+    with torch.no_grad():
+        state, ref = model.new_decode_state(), model.new_decode_state()
+        model.decode(idx[:, :10], state)
+        model.decode(idx[:, :10], ref)
+        static = GraphedGPTDecoder(model, state, capacity, capture=False)
+        for t in range(10, 40):
+            assert (static.step(idx[:, t : t + 1]) - model.decode(idx[:, t : t + 1], ref)).abs().max() < 1e-5
+        with pytest.raises(SemsimError, match="static KV cache"):
+            for t in range(capacity - 40 + 1):
+                static.step(idx[:, :1])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU (runs on the GPU machine)")
 @pytest.mark.parametrize("context", ["cummean", "ema", "legt", "s4d"])
 def test_cuda_graphed_decoding_equals_eager(context):

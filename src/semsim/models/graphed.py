@@ -77,6 +77,7 @@ class GraphedDecoder:
 
         self.graph, self.logits = _capture(step, warmup)
         state.context.update(static)
+        self._static = static  # read and written by the graph by address: kept alive with it
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Decode one token per sequence; the returned logits are overwritten by the next step."""
@@ -92,8 +93,10 @@ class GraphedGPTDecoder:
     """``step(tokens (B, 1)) → logits (B, 1, V)`` for a GPT, over a static KV cache of ``capacity``
     positions filled from a prefilled ``state``."""
 
-    def __init__(self, model, state: DecodeState, capacity: int, warmup: int = 3):
-        _check_cuda(model)
+    def __init__(self, model, state: DecodeState, capacity: int, warmup: int = 3, capture: bool = True):
+        """``capture=False`` runs the same static-cache step eagerly (any device): the graph's reference."""
+        if capture:
+            _check_cuda(model)
         if not hasattr(model, "blocks") or hasattr(model, "channel"):
             raise SemsimError(f"{type(model).__name__}: GraphedGPTDecoder graphs GPT decoders only")
         if not state.kv:
@@ -127,8 +130,7 @@ class GraphedGPTDecoder:
                 q, k, v = (t.view(B, 1, att.n_head, C // att.n_head).transpose(1, 2) for t in (q, k, v))
                 k_all.index_copy_(2, pos, k.to(k_all.dtype))
                 v_all.index_copy_(2, pos, v.to(v_all.dtype))
-                # one query against the whole buffer: written out (two matmuls and a softmax) rather than
-                # left to SDPA's kernel choice, whose masked bf16 path disagreed with eager decoding
+                # one query row against the whole buffer: two matmuls and a masked softmax
                 scores = (q @ k_all.transpose(-2, -1)) * (k.shape[-1] ** -0.5)
                 y = scores.masked_fill(~visible, float("-inf")).softmax(-1).to(v_all.dtype) @ v_all
                 x = x + att.proj(y.transpose(1, 2).reshape(B, 1, C))
@@ -136,13 +138,18 @@ class GraphedGPTDecoder:
             pos.add_(1)
             return model.ln_f(x) @ model.wte.weight.T
 
-        self.graph, self.logits = _capture(step, warmup)
+        # the graph reads these tensors by address: they must live as long as it does
+        self._step, self._slots, self._scratch = step, slots, (keys_s, values_s, pos_s)
+        self.graph, self.logits = _capture(step, warmup) if capture else (None, None)
 
     def step(self, tokens: torch.Tensor) -> torch.Tensor:
         """Decode one token per sequence; the returned logits are overwritten by the next step."""
         if self.position + 1 > self.capacity:
             raise SemsimError(f"the static KV cache holds {self.capacity} positions; all are used")
         self.tokens.copy_(tokens)
-        self.graph.replay()
+        if self.graph is None:
+            self.logits = self._step(scratch=False)
+        else:
+            self.graph.replay()
         self.position += 1
         return self.logits
