@@ -148,7 +148,7 @@ def main() -> None:
                             torch.cuda.empty_cache()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {**provenance(), "dtype": "bf16 autocast" if device.type == "cuda" else "fp32",
+    meta = {**provenance(), "device": device.type, "dtype": "bf16 autocast" if device.type == "cuda" else "fp32",
             "steps": a.steps, "warmup": a.warmup, "threads": torch.get_num_threads(),
             "params": {k: m.num_params() for k, m in models.items()}}
     out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))

@@ -47,7 +47,7 @@ def main() -> None:
         ax.set_yscale("log")
         ax.set_xlabel("context length T (tokens)")
         ax.set_ylabel("ms per decode step (one token per sequence)")
-        where = meta["gpu"] if meta["gpu"] != "cpu" else f"CPU, {meta['threads']} threads"
+        where = meta["gpu"] if meta["device"] == "cuda" else f"CPU ({meta['cpu']}), {meta['threads']} threads"
         ax.set_title(f"{where}, batch {B}, {meta['dtype']}", fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
@@ -55,7 +55,7 @@ def main() -> None:
         if any(r["mode"] == "cuda-graph" for r in rows):
             print(f"{where} batch {B}, CUDA graphs: {json.dumps(crossovers(rows, 'cuda-graph')[str(B)])}")
     fig.text(0.01, 0.005, f"torch {panels[0][0]['torch']}, commit {panels[0][0]['commit']}, {panels[0][0]['date'][:10]}; "
-             "splm-multixi (15.4M) vs gpt-baseline (19.3M+), random weights", fontsize=7)
+             "splm-multixi vs gpt-baseline, random weights; dotted: full recompute per token", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(a.png, dpi=130)
     print(f"wrote {a.png}")
