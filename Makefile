@@ -18,7 +18,7 @@ $(BIN)/semsim: pyproject.toml requirements/cpu.txt
 install: $(BIN)/semsim
 
 demo: install
-	$(BIN)/semsim train --preset demo --out runs/demo
+	$(BIN)/semsim train --preset demo --out runs/demo --force
 	$(BIN)/semsim eval runs/demo
 	$(BIN)/semsim generate runs/demo --prompt "ROMEO:" --max-new-tokens 80 --top-k 50
 	@echo "loss curve: runs/demo/loss_curve.png"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from semsim.assets import asset_path
 from semsim.runtime import keep_freed_memory
@@ -23,6 +24,10 @@ def _data_dir() -> Path:
 
 
 DATA_DIR = _data_dir()
+
+settings.register_profile("default", max_examples=150)
+settings.register_profile("thorough", max_examples=3000)
+settings.load_profile(os.environ.get("SEMSIM_HYPOTHESIS_PROFILE", "default"))
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 keep_freed_memory()  # same CPU allocator tuning as the CLI

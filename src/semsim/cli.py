@@ -13,6 +13,40 @@ from pathlib import Path
 from semsim.errors import SemsimError
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (``semsim: error: …``) and status 2, like every other
+    refusal, instead of a usage block."""
+
+    def error(self, message: str):
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _count(text: str) -> int:
+    """An integer ≥ 1 (token counts, batch sizes, sequence numbers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {value}")
+    return value
+
+
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="raw corpora + tokenizer files (default $SEMSIM_DATA_DIR)")
     p.add_argument("--cache-dir", help="prepared token files (default $SEMSIM_CACHE_DIR)")
@@ -43,6 +77,8 @@ def cmd_train(args) -> int:
     from semsim.training.trainer import CHECKPOINT, METRICS
 
     out = Path(args.out)
+    if args.resume and args.force:
+        raise SemsimError("--resume continues the run in --out, --force replaces it: choose one")
     if args.resume and (out / CHECKPOINT).is_dir() and not (args.preset or args.config):
         run = RunConfig.load(out / CHECKPOINT / "config.json")
     elif args.config:
@@ -53,7 +89,8 @@ def cmd_train(args) -> int:
     _apply_data_flags(run, args)
     if args.time_budget is not None:
         run.train.time_budget = args.time_budget
-    result = Trainer(run, out, resume=args.resume).fit()
+    run.check()  # bad values end here, before the run folder is touched
+    result = Trainer(run, out, resume=args.resume, force=args.force).fit()
     png = plot_loss_curve(out / METRICS, out / "loss_curve.png")
     summary = {
         "step": result.step,
@@ -109,6 +146,11 @@ def cmd_generate(args) -> int:
     enc = gpt2_tokenizer(str(resolve_data_dir(run.data)))
     texts = args.prompt or ["\n"]
     prompts = [enc.encode_ordinary(t) or [enc.eot_token] for t in texts]
+    limit = model.max_positions
+    for t, p in zip(texts, prompts):
+        if limit is not None and len(p) > limit:
+            raise SemsimError(f"prompt {t[:30]!r}… is {len(p)} tokens, longer than this model's {limit} learned "
+                              "positions; shorten it")
     g = torch.Generator(device=device).manual_seed(args.seed)
     stream = len(prompts) == 1 and not args.no_stream
     on_token = None
@@ -204,7 +246,7 @@ def _summary(res: dict) -> dict:
 
 # ------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="semsim", description="physics-inspired language models")
+    p = _Parser(prog="semsim", description="physics-inspired language models")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("presets", help="list named presets").set_defaults(fn=cmd_presets)
@@ -215,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="YAML/JSON run config")
     t.add_argument("--out", default="runs/latest", help="run folder (metrics, checkpoint, plots)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    t.add_argument("--force", action="store_true", help="replace a run already in --out")
     t.add_argument("--time-budget", type=float, help="wall-clock seconds; the LR schedule spans it")
     _add_data_flags(t)
     t.add_argument("overrides", nargs="*", help="section.field=value")
@@ -223,8 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="validation loss/perplexity of a checkpoint")
     e.add_argument("checkpoint")
     e.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
-    e.add_argument("--tokens", type=int, help="size of the validation slice")
-    e.add_argument("--batch-size", type=int, default=16)
+    e.add_argument("--tokens", type=_count, help="size of the validation slice")
+    e.add_argument("--batch-size", type=_count, default=16)
     e.add_argument("--device", default="auto")
     _add_data_flags(e)
     e.set_defaults(fn=cmd_eval)
@@ -232,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="sample text from a checkpoint")
     g.add_argument("checkpoint")
     g.add_argument("--prompt", action="append", help="prompt text; repeat for a batch (default: a newline)")
-    g.add_argument("--max-new-tokens", type=int, default=100)
+    g.add_argument("--max-new-tokens", type=_count, default=100)
     g.add_argument("--temperature", type=float, default=0.8)
     g.add_argument("--top-k", type=int, default=None)
     g.add_argument("--top-p", type=float, default=None)
@@ -247,8 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", required=True)
     dp = dsub.add_parser("prepare", help="tokenise a corpus into cached uint16 files")
     dp.add_argument("corpus", nargs="?", default="tinyshakespeare")
-    dp.add_argument("--train-token-cap", type=int)
-    dp.add_argument("--val-fraction", type=float, default=0.1)
+    dp.add_argument("--train-token-cap", type=_count)
+    dp.add_argument("--val-fraction", type=_fraction, default=0.1)
     dp.add_argument("--force", action="store_true", help="rebuild even if cached")
     _add_data_flags(dp)
     dp.set_defaults(fn=cmd_data_prepare)
@@ -259,9 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("subject", help="semsim run/checkpoint folder, preset name, or local Hugging Face model folder")
     dg.add_argument("--data", default="tinyshakespeare", help="corpus whose validation slice is used")
     dg.add_argument("--out", default="runs/diagnostics", help="folder for JSON, PNG and report.md")
-    dg.add_argument("--seqs", type=int, default=32, help="validation sequences to trace")
-    dg.add_argument("--seq-len", type=int, default=128)
-    dg.add_argument("--steps", type=int, default=1500, help="optimisation steps of the fits")
+    dg.add_argument("--seqs", type=_count, default=32, help="validation sequences to trace")
+    dg.add_argument("--seq-len", type=_count, default=128)
+    dg.add_argument("--steps", type=_count, default=1500, help="optimisation steps of the fits")
     dg.add_argument("--hf-tokenizer", action="store_true", help="re-tokenise with the HF model's own tokenizer")
     dg.add_argument("--quiet", action="store_true")
     dg.add_argument("--device", default="auto")
@@ -273,10 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from semsim.runtime import keep_freed_memory
 
-    args = build_parser().parse_args(argv)
+    from semsim.training.trainer import Interrupted
+
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as e:
+        print(f"semsim: error: {str(e).removeprefix('semsim: ')}", file=sys.stderr)
+        return 2
     keep_freed_memory()
     try:
         return args.fn(args)
+    except Interrupted as e:  # Ctrl-C during training: the checkpoint is saved, say how to go on
+        print(f"semsim: {e}", file=sys.stderr)
+        return 130
     except SemsimError as e:
         print(f"semsim: error: {e}", file=sys.stderr)
         return 2

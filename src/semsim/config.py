@@ -105,7 +105,9 @@ class RunConfig:
             if path.suffix in (".yaml", ".yml")
             else json.dumps(self.to_dict(), indent=2)
         )
-        path.write_text(text)
+        tmp = path.with_name(path.name + ".tmp")  # written whole, then renamed: a kill never leaves half a file
+        tmp.write_text(text)
+        tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
@@ -117,6 +119,15 @@ class RunConfig:
         except yaml.YAMLError as e:
             raise SemsimError(f"config file {path} is not valid YAML/JSON: {e}") from None
         return cls.from_dict(d)
+
+    def check(self) -> "RunConfig":
+        """Refuse values that type-check but cannot run (see :mod:`semsim.validation`)."""
+        from semsim.validation import check_data_config, check_model_config, check_train_config
+
+        check_model_config(self.model)
+        check_train_config(self.train)
+        check_data_config(self.data)
+        return self
 
     # ---------------------------------------------------------------- overrides
     def override(self, assignments: list[str]) -> "RunConfig":
@@ -137,7 +148,11 @@ class RunConfig:
                     f"unknown config field {key!r}; {parts[0]} fields are: {', '.join(sorted(names))}"
                 )
             hints = typing.get_type_hints(type(section))
-            value = _coerce(yaml.safe_load(raw), hints[parts[1]], key)
+            try:
+                parsed = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                raise SemsimError(f"override {item!r}: the value {raw!r} is not valid YAML") from None
+            value = _coerce(parsed, hints[parts[1]], key)
             setattr(section, parts[1], value)
         return self
 

@@ -44,7 +44,16 @@ def build_model(cfg: Any, **context):
     """Instantiate the model for a config. ``context`` carries corpus facts (e.g. ``surprisal``)."""
     if not dataclasses.is_dataclass(cfg):
         raise SemsimError("model config must be a dataclass")
-    return _REGISTRY[family_of(cfg)][1](cfg, **context)
+    from semsim.validation import check_model_config
+
+    check_model_config(cfg)
+    try:
+        return _REGISTRY[family_of(cfg)][1](cfg, **context)
+    except ValueError as e:  # a family's own refusal (unknown channel, potential, mass, ...)
+        raise SemsimError(f"cannot build a {family_of(cfg)} model from this config: {e}") from None
+    except (RuntimeError, MemoryError) as e:  # sizes too large to allocate
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise SemsimError(f"cannot build a {family_of(cfg)} model of this size: {first}") from None
 
 
 # Importing the families registers them.

@@ -7,7 +7,11 @@
         trainer_state.safetensors  optimiser moments and RNG states              [training only]
 
 Folders are written beside the target and renamed into place, so a run killed mid-save keeps
-its previous checkpoint intact.
+its previous checkpoint intact (:func:`recover` finishes or undoes a publish cut short).
+
+``config.json`` carries ``format``: the checkpoint layout's version (:data:`FORMAT`). Checkpoints
+without it are format 0, which is the same layout and loads as it is; a newer format is refused
+with what to do.
 """
 
 from __future__ import annotations
@@ -17,27 +21,41 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model as st_load_model, save_file, save_model as st_save_model
 
 from semsim.config import RunConfig
 from semsim.errors import SemsimError
 
 
+FORMAT = 1  # version of this folder layout, written into config.json
+
+
 def _write_model(folder: Path, model: torch.nn.Module, run_config: RunConfig | None) -> None:
     if run_config is None:
         run_config = RunConfig(model=model.config)
     st_save_model(model, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(run_config.to_dict(), indent=2))
+    (folder / "config.json").write_text(json.dumps({"format": FORMAT, **run_config.to_dict()}, indent=2))
 
 
 def _publish(tmp: Path, final: Path) -> None:
+    """tmp → final, keeping the previous final as final.old until the new one is in place."""
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(final: Path) -> None:
+    """Repair what a kill inside :func:`_publish` or a save can leave: a missing ``final`` with its
+    previous version in ``final.old`` (restored), and stale ``.tmp`` / ``.old`` folders (removed)."""
+    old, tmp = final.with_name(final.name + ".old"), final.with_name(final.name + ".tmp")
+    if not final.exists() and old.is_dir():
+        old.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(tmp, ignore_errors=True)  # never published: the save it belonged to did not finish
 
 
 def _fresh_tmp(path: Path) -> Path:
@@ -83,9 +101,44 @@ def save_checkpoint(
 
 def _read_config(folder: Path) -> RunConfig:
     try:
-        return RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        d = json.loads((folder / "config.json").read_text())
     except (OSError, ValueError) as e:
         raise SemsimError(f"checkpoint {folder} has no readable config.json ({e.__class__.__name__})") from None
+    version = d.get("format", 0) if isinstance(d, dict) else 0
+    if not isinstance(version, int) or version > FORMAT:
+        raise SemsimError(
+            f"checkpoint {folder} has format {version!r}, newer than this semsim reads ({FORMAT}); "
+            "upgrade semsim (pip install -U semsim) to load it"
+        )
+    return RunConfig.from_dict(d)
+
+
+def _check_tensors(folder: Path, model: torch.nn.Module) -> None:
+    """Refuse a weights file whose tensors differ from the config's model, naming the first one."""
+    expected = model.state_dict()
+    path = folder / "model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for name in f.keys():
+                if name not in expected:
+                    continue  # reported with the other unexpected names below
+                got = f.get_slice(name)
+                shape, dtype = tuple(got.get_shape()), got.get_dtype()
+                want = expected[name]
+                want_dtype = str(want.dtype).removeprefix("torch.")
+                if shape != tuple(want.shape) or _dtype_name(dtype) != want_dtype:
+                    raise SemsimError(
+                        f"checkpoint {folder} does not match its config: tensor {name!r} is "
+                        f"{_dtype_name(dtype)}{list(shape)}, the config's model needs {want_dtype}{list(want.shape)}"
+                    )
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise SemsimError(f"checkpoint {folder} is corrupt: {str(e).splitlines()[0][:200]}") from None
+
+
+def _dtype_name(safetensors_dtype: str) -> str:
+    return {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I64": "int64",
+            "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}.get(safetensors_dtype,
+                                                                                          safetensors_dtype)
 
 
 def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
@@ -105,6 +158,7 @@ def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
         raise SemsimError(f"{folder} is not a semsim checkpoint (needs model.safetensors + config.json)")
     cfg = _read_config(folder)
     model = build_model(cfg.model)
+    _check_tensors(folder, model)
     try:
         missing, unexpected = st_load_model(model, str(folder / "model.safetensors"), strict=False, device="cpu")
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import shutil
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +27,41 @@ from semsim.diagnostics.causal import causal_probe
 from semsim.errors import SemsimError
 from semsim.evaluation import evaluate
 from semsim.models import build_model
-from semsim.training.checkpoint import load_model, load_training_state, save_checkpoint, save_model
+from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
 from semsim.training.schedule import lr_multiplier
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
 METRICS = "metrics.jsonl"
+# What a run writes into its folder: a folder holding any of these holds a run.
+RUN_FILES = ("config.json", METRICS, CHECKPOINT, BEST, "loss_curve.png", "summary.json")
+
+
+class Interrupted(SemsimError):
+    """Training stopped by SIGINT (Ctrl-C) after saving a checkpoint it can resume from."""
+
+
+def _prepare_run_folder(out: Path, resume: bool, force: bool) -> bool:
+    """Check what ``out`` holds against what was asked; True when there is a checkpoint to resume."""
+    if out.exists() and not out.is_dir():
+        raise SemsimError(f"--out {out} is a file, not a folder")
+    recover(out / CHECKPOINT)  # a save cut short by a kill leaves the previous checkpoint in place
+    recover(out / BEST)
+    has_checkpoint = (out / CHECKPOINT).is_dir()
+    held = [n for n in RUN_FILES if (out / n).exists()]
+    if resume:
+        if not has_checkpoint:
+            why = "it holds no run" if not held else "its run stopped before its first checkpoint"
+            raise SemsimError(f"nothing to resume in {out}: {why}; start a new run there "
+                              f"{'without --resume' if not held else 'with --force (replaces it)'}")
+        return True
+    if held and not force:
+        raise SemsimError(f"{out} already holds a run ({', '.join(held)}); continue it with --resume, "
+                          "or replace it with --force")
+    for name in held:  # --force: the user asked to replace the run
+        target = out / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return False
 
 
 def resolve_device(name: str) -> torch.device:
@@ -74,22 +105,29 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, run: RunConfig | None, out_dir: str | Path, resume: bool = False, log=print):
+    def __init__(self, run: RunConfig | None, out_dir: str | Path, resume: bool = False, log=print,
+                 force: bool = False):
+        """``resume``: continue the checkpoint in ``out_dir`` (an error if there is none). A folder that
+        already holds a run is refused unless ``resume`` or ``force`` (which replaces that run)."""
         self.out_dir = Path(out_dir)
         self.log = log
         ckpt = self.out_dir / CHECKPOINT
-        self.resumed = resume and ckpt.is_dir()
-        if resume and not self.resumed:
-            log(f"no checkpoint in {self.out_dir}; starting fresh")
+        self.resumed = _prepare_run_folder(self.out_dir, resume, force)
         if self.resumed:
             resumed_model, saved = load_model(ckpt)
             run = run if run is not None else saved
             run.model = saved.model  # the architecture is the checkpoint's, whatever was asked
-        self.run = run
+        if run is None:
+            raise SemsimError("no run config given and no checkpoint to take it from")
+        self.run = run.check()
         tc = run.train
         self.device = resolve_device(tc.device)
         self.autocast = autocast_for(self.device, tc.dtype)
         self.corpus = prepare_corpus(run.data, log=log)
+        vocab = self.corpus.manifest["tokenizer"]["vocab_size"]
+        if run.model.vocab_size < vocab:
+            raise SemsimError(f"model.vocab_size = {run.model.vocab_size} is smaller than the corpus tokenizer's "
+                              f"{vocab} ids")
         block = run.model.block_size
         self.sampler = BatchSampler(self.corpus.train, block, tc.batch_size, tc.seed)
         self.val = validation_windows(self.corpus.val, block, tc.eval_tokens)
@@ -107,27 +145,38 @@ class Trainer:
             meta = load_training_state(ckpt, self.optimizer)
             self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
             self.best = meta.get("best", self.best)
-            self._truncate_metrics(self.step)
+            # a finished run's last rows include its final validation, which fit() repeats on resume
+            self._truncate_metrics(self.step, keep_val_at_step=not meta.get("final", False))
             log(f"resumed from {ckpt} at step {self.step}")
         self.fwd = self.model.compile_for_training(tc.compile_scope, tc.compile_mode) if tc.compile else self.model
 
     # ------------------------------------------------------------------ bookkeeping
-    def _truncate_metrics(self, step: int) -> None:
+    def _truncate_metrics(self, step: int, keep_val_at_step: bool = True) -> None:
         """Drop log rows written after the checkpoint we resume from (the killed run's tail)."""
         path = self.out_dir / METRICS
         if path.is_file():
-            rows = [r for r in path.read_text().splitlines() if r and json.loads(r)["step"] <= step]
-            path.write_text("".join(r + "\n" for r in rows))
+            keep = []
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:  # a line cut short by the kill
+                    continue
+                if row["step"] < step or (row["step"] == step and (keep_val_at_step or row["split"] != "val")):
+                    keep.append(line + "\n")
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text("".join(keep))
+            tmp.replace(path)
 
     def _write(self, row: dict) -> None:
         with open(self.out_dir / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
-    def _save(self) -> None:
-        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed, "best": self.best}
+    def _save(self, final: bool = False) -> None:
+        state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed, "best": self.best,
+                 "final": final}
         save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.run, self.optimizer, state)
 
-    def validate(self) -> dict:
+    def validate(self, write: bool = True) -> dict:
         tc = self.run.train
         # Evaluation runs the eager model: compiling a second (no-grad) graph would cost more than it saves.
         res = evaluate(self.model, self.val, tc.eval_batch_size, self.device, self.autocast)
@@ -142,7 +191,8 @@ class Trainer:
         self.model.train()
         if "energy" in extras:  # models with a Hamiltonian report their per-layer energy terms
             row["energy"] = {k: [round(x, 6) for x in v.tolist()] for k, v in extras["energy"].items()}
-        self._write(row)
+        if write:
+            self._write(row)
         return row
 
     # ------------------------------------------------------------------ the loop
@@ -172,7 +222,7 @@ class Trainer:
         self._reserve = 0.0
         if tc.time_budget:  # the final validation and save must fit in the budget: time one now
             t0 = time.perf_counter()
-            self.validate()
+            self.validate(write=not self.resumed)  # a resumed run logged this step's validation already
             self._reserve = 2 * (time.perf_counter() - t0) + 2.0
             self.elapsed = time.perf_counter() - t_start
             if self.step == 0 and self.elapsed >= self._train_budget():
@@ -190,57 +240,87 @@ class Trainer:
         self.model.train()
         t_log, tok_log, tok_s = time.perf_counter(), 0, 0.0
         next_eval_s = self.elapsed + tc.eval_interval_s
-        while self.step < tc.steps:
-            if tc.time_budget and self.elapsed >= self._train_budget():
-                break
-            progress = self.progress()
-            self.model.set_training_progress(progress)
-            lr = tc.lr * lr_multiplier(progress, warm, tc.min_lr_ratio)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            loss_sum = 0.0
-            for micro in range(tc.grad_accum):
-                x, y = self.sampler.get(self.step, micro)
-                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                with self.autocast:
-                    out = self.fwd(x, targets=y)
-                    objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-                (objective / tc.grad_accum).backward()
-                loss_sum += out.loss.detach()
-            gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.step += 1
-            self.tokens_seen += tokens_per_step
-            tok_log += tokens_per_step
+        with _sigint_as_flag() as interrupted:
+            while self.step < tc.steps:
+                if interrupted():
+                    break
+                if tc.time_budget and self.elapsed >= self._train_budget():
+                    break
+                progress = self.progress()
+                self.model.set_training_progress(progress)
+                lr = tc.lr * lr_multiplier(progress, warm, tc.min_lr_ratio)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                loss_sum = 0.0
+                for micro in range(tc.grad_accum):
+                    x, y = self.sampler.get(self.step, micro)
+                    x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                    with self.autocast:
+                        out = self.fwd(x, targets=y)
+                        objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
+                    (objective / tc.grad_accum).backward()
+                    loss_sum += out.loss.detach()
+                gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                self.tokens_seen += tokens_per_step
+                tok_log += tokens_per_step
 
-            if self.step % tc.log_interval == 0 or self.step == tc.steps:
-                loss = (loss_sum / tc.grad_accum).item()  # syncs the device once per log interval
-                if not math.isfinite(loss):
-                    raise SemsimError(f"training diverged at step {self.step} (loss {loss}); lower train.lr")
-                now = time.perf_counter()
-                tok_s = tok_log / (now - t_log)
-                t_log, tok_log = now, 0
-                self.elapsed = now - t_start
-                self._write(
-                    {"step": self.step, "split": "train", "loss": loss, "lr": lr, "grad_norm": gnorm.item(),
-                     "tokens_per_s": tok_s, "elapsed": self.elapsed}
-                )
-                bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
-            bar.update(1)
-            self.elapsed = time.perf_counter() - t_start
-            due = tc.eval_interval and self.step % tc.eval_interval == 0
-            if tc.eval_interval_s and self.elapsed >= next_eval_s:
-                due, next_eval_s = True, self.elapsed + tc.eval_interval_s
-            if due and self.step < tc.steps:
-                val_row = self.validate()
-                bar.write(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}")
-            if tc.ckpt_interval and self.step % tc.ckpt_interval == 0 and self.step < tc.steps:
-                self._save()
+                if self.step % tc.log_interval == 0 or self.step == tc.steps:
+                    loss = (loss_sum / tc.grad_accum).item()  # syncs the device once per log interval
+                    if not math.isfinite(loss):
+                        raise SemsimError(f"training diverged at step {self.step} (loss {loss}); lower train.lr")
+                    now = time.perf_counter()
+                    tok_s = tok_log / (now - t_log)
+                    t_log, tok_log = now, 0
+                    self.elapsed = now - t_start
+                    self._write(
+                        {"step": self.step, "split": "train", "loss": loss, "lr": lr, "grad_norm": gnorm.item(),
+                         "tokens_per_s": tok_s, "elapsed": self.elapsed}
+                    )
+                    bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", refresh=False)
+                bar.update(1)
+                self.elapsed = time.perf_counter() - t_start
+                due = tc.eval_interval and self.step % tc.eval_interval == 0
+                if tc.eval_interval_s and self.elapsed >= next_eval_s:
+                    due, next_eval_s = True, self.elapsed + tc.eval_interval_s
+                if due and self.step < tc.steps:
+                    val_row = self.validate()
+                    bar.write(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}")
+                if tc.ckpt_interval and self.step % tc.ckpt_interval == 0 and self.step < tc.steps:
+                    self._save()
         bar.close()
+        if interrupted():
+            self.elapsed = time.perf_counter() - t_start
+            self._save()
+            raise Interrupted(f"interrupted at step {self.step}; checkpoint saved; resume with: "
+                              f"semsim train --out {self.out_dir} --resume")
         val_row = self.validate()
         self.elapsed = time.perf_counter() - t_start
-        self._save()
+        self._save(final=True)
         self.log(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}  -> {self.out_dir}")
         return TrainResult(self.out_dir, self.step, val_row["loss"], val_row["ppl"], tok_s, self.elapsed,
                            self.best["loss"], self.best["step"])
+
+
+@contextlib.contextmanager
+def _sigint_as_flag():
+    """Turn Ctrl-C into a flag the loop reads between steps, so a step is never cut in half (an
+    optimiser update half applied could not be resumed exactly). A second Ctrl-C stops at once."""
+    hit = []
+
+    def handler(signum, frame):
+        if hit:
+            raise KeyboardInterrupt
+        hit.append(True)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, previous)
