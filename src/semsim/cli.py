@@ -73,9 +73,14 @@ def cmd_train(args) -> int:
     from semsim.config import RunConfig
     from semsim.plotting import plot_loss_curve
     from semsim.presets import get_preset
-    from semsim.training import Trainer
+    from semsim.training import Trainer, distributed
     from semsim.training.trainer import CHECKPOINT, METRICS
 
+    if args.nproc is not None:  # the shorthand: hand the same command to torchrun, without --nproc
+        if args.nproc < 1:
+            raise SemsimError(f"--nproc must be ≥ 1, got {args.nproc}")
+        argv = sys.argv[1:] if args.argv is None else args.argv
+        return distributed.launch(args.nproc, _without_nproc(argv))
     out = Path(args.out)
     if args.resume and args.force:
         raise SemsimError("--resume continues the run in --out, --force replaces it: choose one")
@@ -90,7 +95,13 @@ def cmd_train(args) -> int:
     if args.time_budget is not None:
         run.train.time_budget = args.time_budget
     run.check()  # bad values end here, before the run folder is touched
-    result = Trainer(run, out, resume=args.resume, force=args.force).fit()
+    trainer = Trainer(run, out, resume=args.resume, force=args.force)
+    try:
+        result = trainer.fit()
+    finally:
+        distributed.shutdown(trainer.world)
+    if not trainer.world.main:  # rank 0 reports for the run
+        return 0
     png = plot_loss_curve(out / METRICS, out / "loss_curve.png")
     summary = {
         "step": result.step,
@@ -98,12 +109,26 @@ def cmd_train(args) -> int:
         "val_ppl": result.val_ppl,
         "tokens_per_s": result.tokens_per_s,
         "wall_s": result.wall_s,
+        "world_size": trainer.world.size,
+        "global_batch": trainer.global_batch,
         "checkpoint": str(out / CHECKPOINT),
         "loss_curve": str(png),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
 
 
 def _load(ckpt: str, args):
@@ -258,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/latest", help="run folder (metrics, checkpoint, plots)")
     t.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     t.add_argument("--force", action="store_true", help="replace a run already in --out")
+    t.add_argument("--nproc", type=int, help="train on N processes (GPUs) of this machine through torchrun")
     t.add_argument("--time-budget", type=float, help="wall-clock seconds; the LR schedule spans it")
     _add_data_flags(t)
     t.add_argument("overrides", nargs="*", help="section.field=value")
@@ -320,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv  # what --nproc re-launches (None: this process's own command line)
     except _UsageError as e:
         print(f"semsim: error: {str(e).removeprefix('semsim: ')}", file=sys.stderr)
         return 2

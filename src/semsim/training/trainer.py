@@ -27,6 +27,7 @@ from semsim.diagnostics.causal import causal_probe
 from semsim.errors import SemsimError
 from semsim.evaluation import evaluate
 from semsim.models import build_model
+from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
 from semsim.training.schedule import lr_multiplier
 
@@ -65,10 +66,18 @@ def _prepare_run_folder(out: Path, resume: bool, force: bool) -> bool:
 
 
 def resolve_device(name: str) -> torch.device:
+    """auto | cpu | cuda | cuda:N, refused in one line when it names no device this machine has."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if name == "cpu":
+        return torch.device("cpu")
+    index = name.removeprefix("cuda:") if name.startswith("cuda:") else ("0" if name == "cuda" else None)
+    if index is None or not index.isdigit():
+        raise SemsimError(f"unknown device {name!r} (auto, cpu, cuda or cuda:N)")
+    if not torch.cuda.is_available():
         raise SemsimError(f"device {name!r} requested but CUDA is not available")
+    if int(index) >= torch.cuda.device_count():
+        raise SemsimError(f"device {name!r} requested but this machine has {torch.cuda.device_count()} GPU(s)")
     return torch.device(name)
 
 
@@ -110,9 +119,11 @@ class Trainer:
         """``resume``: continue the checkpoint in ``out_dir`` (an error if there is none). A folder that
         already holds a run is refused unless ``resume`` or ``force`` (which replaces that run)."""
         self.out_dir = Path(out_dir)
-        self.log = log
         ckpt = self.out_dir / CHECKPOINT
-        self.resumed = _prepare_run_folder(self.out_dir, resume, force)
+        self.world = world = distributed.init_world(run.train.device if run is not None else "auto")
+        self.log = log if world.main else (lambda m: None)
+        # rank 0 looks at (and with --force clears) the folder; every rank then agrees on what it found
+        self.resumed = distributed.on_main(world, lambda: _prepare_run_folder(self.out_dir, resume, force))
         if self.resumed:
             resumed_model, saved = load_model(ckpt)
             run = run if run is not None else saved
@@ -122,14 +133,18 @@ class Trainer:
         self.run = run.check()
         tc = run.train
         self.device = resolve_device(tc.device)
+        if world.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", world.local_rank)
         self.autocast = autocast_for(self.device, tc.dtype)
-        self.corpus = prepare_corpus(run.data, log=log)
+        distributed.on_main(world, lambda: prepare_corpus(run.data, log=log) and None)  # rank 0 builds the cache
+        self.corpus = prepare_corpus(run.data, log=self.log)
         vocab = self.corpus.manifest["tokenizer"]["vocab_size"]
         if run.model.vocab_size < vocab:
             raise SemsimError(f"model.vocab_size = {run.model.vocab_size} is smaller than the corpus tokenizer's "
                               f"{vocab} ids")
         block = run.model.block_size
-        self.sampler = BatchSampler(self.corpus.train, block, tc.batch_size, tc.seed)
+        self.sampler = BatchSampler(self.corpus.train, block, tc.batch_size, tc.seed, world.rank, world.size)
+        self.global_batch = tc.batch_size * world.size * tc.grad_accum
         self.val = validation_windows(self.corpus.val, block, tc.eval_tokens)
 
         torch.manual_seed(tc.seed)
@@ -145,10 +160,34 @@ class Trainer:
             meta = load_training_state(ckpt, self.optimizer)
             self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
             self.best = meta.get("best", self.best)
-            # a finished run's last rows include its final validation, which fit() repeats on resume
-            self._truncate_metrics(self.step, keep_val_at_step=not meta.get("final", False))
-            log(f"resumed from {ckpt} at step {self.step}")
+            if world.main:  # a finished run's last rows include its final validation, which fit() repeats
+                self._truncate_metrics(self.step, keep_val_at_step=not meta.get("final", False))
+            before = meta.get("global_batch", self.global_batch)
+            if before != self.global_batch:
+                self.log(f"note: the global batch changes from {before} to {self.global_batch} sequences at "
+                         f"step {self.step} (set train.batch_size to per-rank {before // (world.size * tc.grad_accum)} "
+                         "to keep it)")
+            self.log(f"resumed from {ckpt} at step {self.step}")
+        if world.rank > 0:  # training noise (PARFLM's Gumbel routing) differs between ranks
+            torch.manual_seed(tc.seed + 1_000_003 * world.rank + self.step)
         self.fwd = self.model.compile_for_training(tc.compile_scope, tc.compile_mode) if tc.compile else self.model
+        if world.active:
+            self.fwd = self._data_parallel(self.fwd)
+            self.log(f"data parallel: {world.size} ranks × batch {tc.batch_size} × grad_accum {tc.grad_accum} = "
+                     f"global batch {self.global_batch} sequences ({self.global_batch * block:,} tokens) per step")
+
+    def _data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
+        """DistributedDataParallel around the model. It must know whether every parameter receives a
+        gradient (some, e.g. an SQ well's offset, are reached only through a regulariser that may be
+        off); one local forward/backward on the first batch tells, before any update."""
+        x, y = self.sampler.get(self.step, 0)
+        with self.autocast:
+            out = self.model(x.to(self.device), targets=y.to(self.device))
+            (out.loss if out.aux_loss is None else out.loss + out.aux_loss).backward()
+        unused = any(p.grad is None for p in self.model.parameters() if p.requires_grad)
+        self.optimizer.zero_grad(set_to_none=True)
+        ids = [self.world.local_rank] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, find_unused_parameters=unused)
 
     # ------------------------------------------------------------------ bookkeeping
     def _truncate_metrics(self, step: int, keep_val_at_step: bool = True) -> None:
@@ -168,12 +207,16 @@ class Trainer:
             tmp.replace(path)
 
     def _write(self, row: dict) -> None:
+        if not self.world.main:
+            return
         with open(self.out_dir / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
     def _save(self, final: bool = False) -> None:
+        if not self.world.main:
+            return
         state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed, "best": self.best,
-                 "final": final}
+                 "final": final, "global_batch": self.global_batch, "world_size": self.world.size}
         save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.run, self.optimizer, state)
 
     def validate(self, write: bool = True) -> dict:
@@ -207,9 +250,10 @@ class Trainer:
         return max(1e-3, self.run.train.time_budget - self._reserve)
 
     def fit(self) -> TrainResult:
-        tc = self.run.train
+        tc, world = self.run.train, self.world
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.run.save(self.out_dir / "config.json")
+        if world.main:
+            self.run.save(self.out_dir / "config.json")
         if tc.causal_probe and not self.resumed:
             probe = causal_probe(self.model)
             self._write({"step": self.step, "split": "probe", **probe})
@@ -220,29 +264,24 @@ class Trainer:
                 )
         t_start = time.perf_counter() - self.elapsed  # a time budget counts from here, set-up included
         self._reserve = 0.0
-        if tc.time_budget:  # the final validation and save must fit in the budget: time one now
-            t0 = time.perf_counter()
-            self.validate(write=not self.resumed)  # a resumed run logged this step's validation already
-            self._reserve = 2 * (time.perf_counter() - t0) + 2.0
-            self.elapsed = time.perf_counter() - t_start
-            if self.step == 0 and self.elapsed >= self._train_budget():
-                raise SemsimError(
-                    f"time budget {tc.time_budget:g} s leaves no time to train: set-up (one timed validation "
-                    f"included) took {self.elapsed:.1f} s and {self._reserve:.1f} s are reserved for the final "
-                    "validation and save; raise the budget or lower train.eval_tokens"
-                )
-        tokens_per_step = tc.batch_size * tc.grad_accum * self.run.model.block_size
+        if tc.time_budget:  # the final validation and save must fit in the budget: time one now (rank 0)
+            self._reserve = distributed.on_main(world, lambda: self._time_final_validation(t_start))
+        tokens_per_step = self.global_batch * self.run.model.block_size
         warm = tc.warmup_steps / max(tc.steps, 1)
         bar = tqdm(
-            total=tc.steps, initial=self.step, disable=not tc.progress, unit="step", dynamic_ncols=True,
+            total=tc.steps, initial=self.step, disable=not (tc.progress and world.main), unit="step",
+            dynamic_ncols=True,
             mininterval=1.0,
         )
         self.model.train()
         t_log, tok_log, tok_s = time.perf_counter(), 0, 0.0
         next_eval_s = self.elapsed + tc.eval_interval_s
+        stopped = False
         with _sigint_as_flag() as interrupted:
             while self.step < tc.steps:
-                if interrupted():
+                # every rank takes the same steps: Ctrl-C on any rank, and rank 0's clock, decide for all
+                stopped, self.elapsed = distributed.agree(world, self.device, interrupted(), self.elapsed)
+                if stopped:
                     break
                 if tc.time_budget and self.elapsed >= self._train_budget():
                     break
@@ -268,7 +307,8 @@ class Trainer:
                 tok_log += tokens_per_step
 
                 if self.step % tc.log_interval == 0 or self.step == tc.steps:
-                    loss = (loss_sum / tc.grad_accum).item()  # syncs the device once per log interval
+                    # syncs the device once per log interval; the mean over ranks is the global batch's loss
+                    loss = distributed.mean(world, loss_sum / tc.grad_accum).item()
                     if not math.isfinite(loss):
                         raise SemsimError(f"training diverged at step {self.step} (loss {loss}); lower train.lr")
                     now = time.perf_counter()
@@ -285,23 +325,39 @@ class Trainer:
                 due = tc.eval_interval and self.step % tc.eval_interval == 0
                 if tc.eval_interval_s and self.elapsed >= next_eval_s:
                     due, next_eval_s = True, self.elapsed + tc.eval_interval_s
-                if due and self.step < tc.steps:
+                if due and self.step < tc.steps and world.main:
                     val_row = self.validate()
                     bar.write(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}")
                 if tc.ckpt_interval and self.step % tc.ckpt_interval == 0 and self.step < tc.steps:
                     self._save()
         bar.close()
-        if interrupted():
+        if stopped:
             self.elapsed = time.perf_counter() - t_start
             self._save()
             raise Interrupted(f"interrupted at step {self.step}; checkpoint saved; resume with: "
                               f"semsim train --out {self.out_dir} --resume")
+        if not world.main:  # rank 0 alone validates and saves
+            return TrainResult(self.out_dir, self.step, None, None, tok_s, self.elapsed)
         val_row = self.validate()
         self.elapsed = time.perf_counter() - t_start
         self._save(final=True)
         self.log(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}  -> {self.out_dir}")
         return TrainResult(self.out_dir, self.step, val_row["loss"], val_row["ppl"], tok_s, self.elapsed,
                            self.best["loss"], self.best["step"])
+
+    def _time_final_validation(self, t_start: float) -> float:
+        """Seconds to reserve at the end of a time budget: twice one timed validation, plus 2 s."""
+        t0 = time.perf_counter()
+        self.validate(write=not self.resumed)  # a resumed run logged this step's validation already
+        reserve = 2 * (time.perf_counter() - t0) + 2.0
+        self._reserve, self.elapsed = reserve, time.perf_counter() - t_start
+        if self.step == 0 and self.elapsed >= self._train_budget():
+            raise SemsimError(
+                f"time budget {self.run.train.time_budget:g} s leaves no time to train: set-up (one timed "
+                f"validation included) took {self.elapsed:.1f} s and {reserve:.1f} s are reserved for the final "
+                "validation and save; raise the budget or lower train.eval_tokens"
+            )
+        return reserve
 
 
 @contextlib.contextmanager
