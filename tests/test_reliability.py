@@ -198,11 +198,16 @@ def _kill_anywhere(tmp_path, reference, n_kills: int, seed: int) -> dict:
         if tried == n_kills:
             assert p.wait() == 0, p.stderr.read()
             break
-        time.sleep(rng.uniform(0.35, 0.95) * wall)  # start-up is ~1/3 of the wall time; then steps and saves
+        if tried % 2:  # every other kill lands inside a checkpoint write: as soon as one starts
+            deadline = time.time() + 2 * wall
+            while p.poll() is None and not (out / "checkpoint.tmp").exists() and time.time() < deadline:
+                time.sleep(0.0005)
+        else:  # start-up is ~1/3 of the wall time; then steps, validations and saves
+            time.sleep(rng.uniform(0.35, 0.95) * wall)
         p.send_signal(signal.SIGKILL)
         p.wait()
         tried += 1
-        during_write += any(out.glob("checkpoint.tmp")) or any(out.glob("checkpoint.old"))
+        during_write += (out / "checkpoint.tmp").exists() or (out / "checkpoint.old").exists()
     assert _curve(out) == _curve(ref)  # same steps, bit-identical losses, LR and gradient norms
     a, b = load_file(str(out / "checkpoint/model.safetensors")), load_file(str(ref / "checkpoint/model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -211,6 +216,7 @@ def _kill_anywhere(tmp_path, reference, n_kills: int, seed: int) -> dict:
 
 def test_kill_anywhere_resume_is_bit_exact(tmp_path, reference):
     res = _kill_anywhere(tmp_path, reference, n_kills=3, seed=0)
+    assert res["during_checkpoint_write"] >= 1
     print(f"kill points survived: {res['tried']}/{res['tried']} ({res['during_checkpoint_write']} mid-checkpoint)")
 
 

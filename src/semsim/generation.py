@@ -14,6 +14,7 @@ continues, so the context seen is between half and all of the window.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -37,8 +38,8 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
 def check_sampling(max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None) -> None:
     if max_new_tokens < 0:
         raise SemsimError(f"max new tokens must be ≥ 0, got {max_new_tokens}")
-    if temperature < 0:
-        raise SemsimError(f"temperature must be ≥ 0 (0 = greedy), got {temperature}")
+    if not math.isfinite(temperature) or temperature < 0:
+        raise SemsimError(f"temperature must be a finite number ≥ 0 (0 = greedy), got {temperature}")
     if top_k is not None and top_k < 0:
         raise SemsimError(f"top-k must be ≥ 0 (0 = off), got {top_k}")
     if top_p is not None and not 0 < top_p <= 1:
