@@ -279,8 +279,14 @@ class Trainer:
         stopped = False
         with _sigint_as_flag() as interrupted:
             while self.step < tc.steps:
-                # every rank takes the same steps: Ctrl-C on any rank, and rank 0's clock, decide for all
-                stopped, self.elapsed = distributed.agree(world, self.device, interrupted(), self.elapsed)
+                # every rank takes the same steps: Ctrl-C on any rank, and rank 0's clock, decide for all.
+                # Agreeing waits for the GPU, so it happens every step only when a time budget needs the
+                # clock; otherwise once per log interval (when the loss is read anyway).
+                stopped = interrupted()
+                if world.active and (tc.time_budget or self.step % tc.log_interval == 0):
+                    stopped, self.elapsed = distributed.agree(world, self.device, stopped, self.elapsed)
+                elif world.active:
+                    stopped = False  # a local Ctrl-C waits for the next agreement
                 if stopped:
                     break
                 if tc.time_budget and self.elapsed >= self._train_budget():
