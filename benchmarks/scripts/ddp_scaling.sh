@@ -9,7 +9,7 @@ export PYTHONPATH=src PYTHONUNBUFFERED=1 SEMSIM_CACHE_DIR=/tmp/semsim-cache
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 S="data.corpus=tinyshakespeare train.steps=300 train.log_interval=20 train.eval_interval=0 train.ckpt_interval=0 train.eval_tokens=4096 train.causal_probe=false train.progress=false"
 for p in gpt-baseline splm-multixi; do
-  python3 -m semsim train --preset $p --out /tmp/r/speed-$p-1 $S 2> data.train_token_cap=null 2>&11 | grep -E "error|Error" ;
+  python3 -m semsim train --preset $p --out /tmp/r/speed-$p-1 $S 2>&1 | grep -E "error|Error" ;
   python3 -m semsim train --nproc 2 --preset $p --out /tmp/r/speed-$p-2 $S 2>&1 | grep -E "data parallel|error|Error" ;
 done
 python3 benchmarks/ddp_report.py --out "$OUT/ddp_speed.json" \
