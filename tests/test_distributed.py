@@ -68,3 +68,23 @@ def test_nproc_is_removed_from_the_relaunched_command(argv, expect):
     from semsim.cli import _without_nproc
 
     assert _without_nproc(argv) == expect
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset,extra", [
+    ("splm-multixi-tiny", []), ("splm-multixi-sq3-tiny", []), ("parflm-tiny", []), ("fock-parflm-tiny", []),
+    ("hybrid-tiny", []), ("splm-multixi-tiny", ["train.compile=true", "train.compile_scope=regional"]),
+])
+def test_every_family_trains_data_parallel(tmp_path, preset, extra):
+    """Every family (the Fock register schedule included) and regional compile run under DDP; the
+    noise-free ones also match one process with the same global batch."""
+    common = ["--preset", preset, "train.steps=6", "model.block_size=16", "train.log_interval=1",
+              "train.eval_interval=0", "train.eval_tokens=256", "train.ckpt_interval=0", "train.progress=false",
+              "train.causal_probe=false", "train.device=cpu", *extra]
+    _torchrun("--out", str(tmp_path / "two"), *common, "train.batch_size=2")
+    b = _rows(tmp_path / "two", "train")
+    assert [x["step"] for x in b] == list(range(1, 7))
+    if preset.startswith(("splm", "hybrid")) and not extra:  # no training noise: same numbers as one process
+        assert main(["train", "--out", str(tmp_path / "one"), *common, "train.batch_size=4"]) == 0
+        a = _rows(tmp_path / "one", "train")
+        assert all(_close(x["loss"], y["loss"]) and _close(x["grad_norm"], y["grad_norm"]) for x, y in zip(a, b))
