@@ -236,3 +236,20 @@ def test_cuda_graphed_decoding_equals_eager_in_fp32_and_bf16(name, capacity):
                 a = graphed.step(idx[:, t : t + 1]).float()
                 b = model.decode(idx[:, t : t + 1], ref).float()
                 assert (a - b).abs().max() < tol, (dtype, t)
+
+
+def test_cli_streams_the_same_text_it_would_print_and_reports_stats(tmp_path, capsys):
+    from semsim.cli import main
+    from semsim.training.checkpoint import save_model
+
+    run = get_preset("splm-multixi-tiny")
+    save_model(tmp_path / "ck", _model("splm-multixi-tiny"), run)
+    argv = ["generate", str(tmp_path / "ck"), "--prompt", "ROMEO: café", "--max-new-tokens", "12", "--temperature", "0"]
+    assert main([*argv, "--stats"]) == 0
+    streamed = capsys.readouterr()
+    assert main([*argv, "--no-stream"]) == 0
+    assert streamed.out == capsys.readouterr().out and streamed.out.startswith("ROMEO: café")
+    assert "stats: 12 tokens" in streamed.err and "tokens/s" in streamed.err and "KiB per sequence" in streamed.err
+    assert main(["generate", str(tmp_path / "ck"), "--prompt", "a", "--prompt", "to be or", "--max-new-tokens", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "--- sample 0\na" in out and "--- sample 1\nto be or" in out
