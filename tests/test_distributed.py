@@ -17,7 +17,7 @@ COMMON = ["--preset", "gpt-tiny", "train.steps=16", "model.block_size=16", "mode
 
 def _torchrun(*argv: str) -> None:
     r = subprocess.run([sys.executable, "-m", "semsim", "train", "--nproc", "2", *argv],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return r
 

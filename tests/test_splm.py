@@ -114,3 +114,18 @@ def test_sq3_attractor_readout():
     assert res["centres"].shape == (1, 10, 4, 16)
     assert torch.allclose(res["weights"].sum(-1), torch.ones(1, 10))
     assert res["nearest_tokens"].shape == (1, 10, 4, 3)
+
+
+class _MassFromNextToken(torch.nn.Module):
+    """A deliberately non-causal mass: read from the *next* token's id, not through the embedding."""
+
+    def forward(self, idx):
+        return (1 + (torch.roll(idx, -1, dims=1) % 7).float()).unsqueeze(-1)
+
+
+def test_causal_probe_catches_a_leak_through_token_ids():
+    model = build_model(tiny(context="cummean"))
+    model.mass = _MassFromNextToken()
+    res = causal_probe(model, seq_len=16)
+    assert res["max_abs_dlogits_before_t"] <= 1e-6  # invisible to perturbations of the embeddings
+    assert not res["passed"] and res["max_abs_dlogits_before_t_token_ids"] > 1e-4
