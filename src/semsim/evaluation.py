@@ -29,4 +29,5 @@ def evaluate(
         count += n
     model.train(was_training)
     loss = total / max(count, 1)
-    return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "tokens": count}
+    # no cap: a perplexity too large for a float is reported as inf, never as a made-up ceiling
+    return {"loss": loss, "ppl": math.exp(loss) if loss < 709.0 else math.inf, "tokens": count}
