@@ -18,8 +18,8 @@ def test_regional_compile_matches_eager(name):
     compiled.load_state_dict(eager.state_dict())
     for m in (eager, compiled):  # Gumbel noise off: eager and Inductor draw from different RNG streams
         if hasattr(m, "pair"):
-            def select_without_noise(h, tau, noise, select=m.pair.select):
-                return select(h, tau, noise=False)
+            def select_without_noise(h, tau, noise, select=m.pair.select, **where):
+                return select(h, tau, noise=False, **where)
 
             m.pair.select = select_without_noise
     compiled = compiled.compile_for_training("regional")

@@ -98,6 +98,7 @@ def cmd_train(args) -> int:
     trainer = Trainer(run, out, resume=args.resume, force=args.force)
     try:
         result = trainer.fit()
+        distributed.barrier(trainer.world)  # ranks leave together, once rank 0 has validated and saved
     finally:
         distributed.shutdown(trainer.world)
     if not trainer.world.main:  # rank 0 reports for the run

@@ -48,6 +48,11 @@ def init_world(device: str) -> World:
     return World(rank, size, local)
 
 
+def barrier(world: World) -> None:
+    if world.active:
+        dist.barrier()
+
+
 def shutdown(world: World) -> None:
     if world.active and dist.is_initialized():
         dist.destroy_process_group()
