@@ -49,10 +49,3 @@ class HybridSPLMAttention(SPLM):
             if return_extras:
                 extras["hidden"].append(h)
         return h @ self.wte.weight.T, aux, extras
-
-    def decode(self, idx, state: DecodeState):
-        """KV caches for the attention blocks, carried context states for the SPLM steps."""
-        self.check_positions(state.pos + idx.shape[1])
-        logits, _, _ = self.forward_embeddings(self.embed(idx, state.pos), idx, state=state)
-        state.pos += idx.shape[1]
-        return logits

@@ -145,17 +145,18 @@ class SPLM(LanguageModel):
         return self.potential.force(xi, h)
 
     # ------------------------------------------------------------------ dynamics
-    def forward_embeddings(self, x, idx, return_extras=False):
-        h, aux, extras = self.integrate(x, idx, return_extras)
+    def forward_embeddings(self, x, idx, return_extras=False, state: DecodeState | None = None):
+        h, aux, extras = self.integrate(x, idx, return_extras, state)
         return h @ self.wte.weight.T, aux, extras
 
     def decode(self, idx: torch.Tensor, state: DecodeState) -> torch.Tensor:
         """Incremental decoding (see :meth:`LanguageModel.decode`): each new token runs the L steps
-        against the carried context state, so its cost does not grow with the context."""
+        against the carried context state, so its cost does not grow with the context. Families that
+        add blocks (the hybrid) take the state through their own ``forward_embeddings``."""
         self.check_positions(state.pos + idx.shape[1])
-        h, _, _ = self.integrate(self.embed(idx, state.pos), idx, state=state)
+        logits = self.forward_embeddings(self.embed(idx, state.pos), idx, state=state)[0]
         state.pos += idx.shape[1]
-        return h @ self.wte.weight.T
+        return logits
 
     def integrate(self, x, idx, return_extras=False, state: DecodeState | None = None):
         """Run the L damped Euler steps from layer-0 states x: (h_L, aux_loss, extras)."""
@@ -171,7 +172,8 @@ class SPLM(LanguageModel):
         layer_fn = self._compiled_layer if self._compiled_layer and self.training and state is None else self._layer
         for layer in range(c.n_layer):
             h_next, h_pre, v_new, v_kick, xi, V, extra = layer_fn(h, v, m, layer, state)
-            reg = reg + V.float().pow(2).mean()
+            if state is None:  # the regulariser is a training term: decoding skips it
+                reg = reg + V.float().pow(2).mean()
             if return_extras:
                 with torch.no_grad():
                     records.append((v, v_kick, v_new, V.detach(), self.potential.energy(xi, h_pre)))

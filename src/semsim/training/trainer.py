@@ -136,11 +136,13 @@ class Trainer:
         if world.active and self.device.type == "cuda":
             self.device = torch.device("cuda", world.local_rank)
         self.autocast = autocast_for(self.device, tc.dtype)
-        def build_cache() -> None:  # rank 0 tokenises once; the other ranks then open its files
-            prepare_corpus(run.data, log=log)
 
-        distributed.on_main(world, build_cache)
-        self.corpus = prepare_corpus(run.data, log=lambda m: None)
+        def prepare_on_main() -> None:  # rank 0 tokenises (once); the other ranks then open its files
+            self.corpus = prepare_corpus(run.data, log=log)
+
+        distributed.on_main(world, prepare_on_main)
+        if not world.main:
+            self.corpus = prepare_corpus(run.data, log=lambda m: None)
         vocab = self.corpus.manifest["tokenizer"]["vocab_size"]
         if run.model.vocab_size < vocab:
             raise SemsimError(f"model.vocab_size = {run.model.vocab_size} is smaller than the corpus tokenizer's "
