@@ -94,7 +94,6 @@ def cmd_train(args) -> int:
     _apply_data_flags(run, args)
     if args.time_budget is not None:
         run.train.time_budget = args.time_budget
-    run.check()  # bad values end here, before the run folder is touched
     trainer = Trainer(run, out, resume=args.resume, force=args.force)
     try:
         result = trainer.fit()

@@ -122,15 +122,17 @@ class Trainer:
         ckpt = self.out_dir / CHECKPOINT
         self.world = world = distributed.init_world(run.train.device if run is not None else "auto")
         self.log = log if world.main else (lambda m: None)
+        if run is not None:
+            run.check()  # bad values end here, before the run folder is touched
         # rank 0 looks at (and with --force clears) the folder; every rank then agrees on what it found
         self.resumed = distributed.on_main(world, lambda: _prepare_run_folder(self.out_dir, resume, force))
         if self.resumed:
             resumed_model, saved = load_model(ckpt)
-            run = run if run is not None else saved
+            run = run if run is not None else saved.check()
             run.model = saved.model  # the architecture is the checkpoint's, whatever was asked
         if run is None:
             raise SemsimError("no run config given and no checkpoint to take it from")
-        self.run = run.check()
+        self.run = run
         tc = run.train
         self.device = resolve_device(tc.device)
         if world.active and self.device.type == "cuda":
