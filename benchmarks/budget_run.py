@@ -33,11 +33,11 @@ def profile(run, scope: str = "none", steps: int = 10) -> None:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from semsim.models import build_model
+    from provenance import random_model  # sibling script
     from semsim.training.trainer import make_optimizer
 
     device = torch.device("cuda")
-    model = build_model(run.model).to(device)
+    model = random_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
     # profile the step that is timed: compiled as the run would compile it
     fwd = model if scope == "none" else model.compile_for_training(scope, run.train.compile_mode)

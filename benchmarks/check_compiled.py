@@ -10,7 +10,7 @@ import argparse
 
 import torch
 
-from semsim.models import build_model
+from provenance import random_model  # sibling script
 from semsim.presets import get_preset
 
 p = argparse.ArgumentParser()
@@ -20,8 +20,8 @@ a = p.parse_args()
 for name in a.presets:
     torch.manual_seed(0)
     cfg = get_preset(name).model
-    eager = build_model(cfg).cuda().eval()
-    compiled = build_model(cfg).cuda().eval()
+    eager = random_model(cfg).cuda().eval()
+    compiled = random_model(cfg).cuda().eval()
     compiled.load_state_dict(eager.state_dict())
     fwd = compiled.compile_for_training(a.scope)
     x = torch.randint(0, cfg.vocab_size, (4, 256), device="cuda")

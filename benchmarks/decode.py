@@ -27,8 +27,7 @@ from pathlib import Path
 
 import torch
 
-from provenance import provenance  # sibling script
-from semsim.models import build_model
+from provenance import provenance, random_model  # sibling script
 from semsim.models.graphed import GraphedDecoder, GraphedGPTDecoder
 from semsim.presets import get_preset
 
@@ -40,7 +39,7 @@ def build(name: str, max_len: int, device) -> torch.nn.Module:
     else:
         cfg = dataclasses.replace(cfg, pos="none")
     torch.manual_seed(0)
-    return build_model(cfg).to(device).eval()
+    return random_model(cfg).to(device).eval()
 
 
 def _sync(device):

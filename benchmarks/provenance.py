@@ -59,3 +59,19 @@ def provenance() -> dict:
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if not os.environ.get("SEMSIM_COMMIT") else None,
         "command": " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv]),
     }
+
+
+def random_model(model_cfg):
+    """A random-weight model for timing. A ``logfreq`` mass takes its surprisal table from the Tiny
+    Shakespeare copy shipped with semsim (the full-size presets' TinyStories need not be present)."""
+    import torch
+
+    from semsim.config import DataConfig
+    from semsim.data import prepare_corpus
+    from semsim.models import build_model
+
+    context = {}
+    if getattr(model_cfg, "mass", None) == "logfreq":
+        corpus = prepare_corpus(DataConfig(corpus="tinyshakespeare"), log=lambda m: None)
+        context["surprisal"] = torch.from_numpy(corpus.surprisal.copy())
+    return build_model(model_cfg, **context)

@@ -17,8 +17,7 @@ import time
 
 import torch
 
-from provenance import provenance  # sibling script
-from semsim.models import build_model
+from provenance import provenance, random_model  # sibling script
 from semsim.presets import get_preset
 from semsim.training.trainer import make_optimizer
 
@@ -35,7 +34,7 @@ def parse_variant(spec: str):
 
 def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.device) -> dict:
     torch.manual_seed(0)
-    model = build_model(run.model).to(device)
+    model = random_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
     # "model": the model's regional compilation (compile_for_training("regional"))
     scope = {"model": "regional"}.get(compile_, compile_)

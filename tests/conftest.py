@@ -56,3 +56,13 @@ def shakespeare(data_dir, cache_dir):
     from semsim.data import prepare_corpus
 
     return prepare_corpus(DataConfig(data_dir=str(data_dir), cache_dir=str(cache_dir)), log=lambda m: None)
+
+
+def make_model(cfg, **context):
+    """A random-weight model for tests. A ``logfreq`` mass gets a Zipf-shaped surprisal table
+    (u = log(rank + 1) + 1), so masses differ per token as they would on a corpus."""
+    from semsim.models import build_model
+
+    if getattr(cfg, "mass", None) == "logfreq" and "surprisal" not in context:
+        context["surprisal"] = torch.log(torch.arange(cfg.vocab_size, dtype=torch.float32) + 2.0) + 1.0
+    return build_model(cfg, **context)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from semsim.models import build_model
+from conftest import make_model
 from semsim.presets import get_preset
 
 
@@ -13,8 +13,8 @@ def test_regional_compile_matches_eager(name):
     torch.manual_seed(0)
     cfg = get_preset(name).model
     # training mode: regional compile serves training forwards only (eval stays eager)
-    eager = build_model(cfg).train()
-    compiled = build_model(cfg).train()
+    eager = make_model(cfg).train()
+    compiled = make_model(cfg).train()
     compiled.load_state_dict(eager.state_dict())
     for m in (eager, compiled):  # Gumbel noise off: eager and Inductor draw from different RNG streams
         if hasattr(m, "pair"):
@@ -38,7 +38,7 @@ def test_regional_compile_matches_eager(name):
 
 def test_fock_refuses_cuda_graphs_with_a_warning():
     """CUDA graphs measured 19× slower for Fock (benchmarks/results/cuda-graphs): dropped, and said so."""
-    model = build_model(get_preset("fock-parflm-tiny").model)
+    model = make_model(get_preset("fock-parflm-tiny").model)
     with pytest.warns(UserWarning, match="reduce-overhead"):
         model.compile_for_training("regional", "reduce-overhead")
     assert model._compiled_layer is not None  # still compiled, without CUDA graphs

@@ -61,7 +61,7 @@ def test_prepare_tinyshakespeare_manifest(shakespeare, data_dir):
     src = data_dir / "tinyshakespeare" / "input.txt"
     assert m["sources"][0]["sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
     assert m["tokenizer"]["vocab_size"] == 50257
-    assert m["train_tokens"] == len(shakespeare.train) and m["val_tokens"] == len(shakespeare.val)
+    assert m["train_tokens"] == len(shakespeare.train) and m["val_tokens"] == len(shakespeare.heldout)
     total = m["train_tokens"] + m["val_tokens"]
     assert total == len(gpt2_tokenizer(str(data_dir)).encode_ordinary(src.read_text()))
     assert abs(m["val_tokens"] / total - 0.1) < 1e-3
@@ -86,7 +86,7 @@ def test_local_txt_with_document_separators_and_cap(tmp_path, data_dir):
     path.write_text("".join(d + "\n<|endoftext|>\n" for d in docs))
     cfg = DataConfig(corpus=str(path), data_dir=str(data_dir), cache_dir=str(tmp_path / "c"), val_fraction=0.2)
     c = prepare_corpus(cfg, log=lambda m: None)
-    stream = np.concatenate([c.train, c.val])
+    stream = np.concatenate([c.train, c.heldout])
     assert (stream == 50256).sum() == len(docs)  # one separator after every document
     capped = prepare_corpus(
         DataConfig(corpus=str(path), data_dir=str(data_dir), cache_dir=str(tmp_path / "c"), train_token_cap=100),
@@ -109,14 +109,14 @@ def test_batches_are_a_function_of_the_step(shakespeare):
     assert torch.equal(x1, x2) and torch.equal(x1[:, 1:], y1[:, :-1])
     assert not torch.equal(s.get(8)[0], x1)
     with pytest.raises(SemsimError, match="block size"):
-        BatchSampler(shakespeare.val[:20], 32, 4, seed=1)
+        BatchSampler(shakespeare.heldout[:20], 32, 4, seed=1)
 
 
 def test_validation_windows_are_fixed_and_disjoint(shakespeare):
-    w = validation_windows(shakespeare.val, 64, max_tokens=64 * 10 + 1)
+    w = validation_windows(shakespeare.heldout, 64, max_tokens=64 * 10 + 1)
     assert w.shape == (10, 65)
     assert torch.equal(w[1, 0], w[0, -1])  # consecutive windows share only their boundary token
-    assert torch.equal(w, validation_windows(shakespeare.val, 64, max_tokens=64 * 10 + 1))
+    assert torch.equal(w, validation_windows(shakespeare.heldout, 64, max_tokens=64 * 10 + 1))
 
 
 def test_surprisal_smoothing():

@@ -5,9 +5,9 @@ import dataclasses
 import pytest
 import torch
 
+from conftest import make_model
 from semsim.errors import SemsimError
 from semsim.generation import generate_batch
-from semsim.models import build_model
 from semsim.models.base import LanguageModel
 from semsim.presets import get_preset, preset_names
 
@@ -15,7 +15,7 @@ from semsim.presets import get_preset, preset_names
 def _model(name: str, **over) -> LanguageModel:
     torch.manual_seed(0)
     cfg = dataclasses.replace(get_preset(name).model, **over)
-    model = build_model(cfg).eval()
+    model = make_model(cfg).eval()
     for p in model.parameters():  # move off the initialisation so every term matters
         p.data += 0.02 * torch.randn_like(p)
     return model
@@ -45,11 +45,12 @@ def _check_equal(model: LanguageModel, T: int = 24, B: int = 2, tol: float = 1e-
 
 def _fp32_tolerance(name: str) -> float:
     # SQ3's responsibilities softmax(−E_k/τ) over energies summed across d = 256 amplify rounding:
-    # the full forward itself moves its logits by 3–5e-5 when ξ is perturbed by one fp32 ulp
-    # (measured on splm-multixi-sq3 / parflm-multixi-sq3), and the streamed ξ differs from the
-    # scanned one by about that much. The float64 test below shows the decode itself is exact.
+    # with per-token masses from a surprisal table, splm-multixi-sq3's full forward moves its logits by
+    # 4.9e-4 when its input is perturbed by one fp32 ulp, and differs from its own float64 forward by
+    # 1.1e-3; the streamed ξ differs from the scanned one by about an ulp. The float64 test below shows
+    # the decode itself is exact.
     full_size_sq3 = name.endswith("-sq3")
-    return 1e-4 if full_size_sq3 else 1e-5
+    return 1e-3 if full_size_sq3 else 1e-5
 
 
 @pytest.mark.parametrize("name", preset_names())
@@ -69,9 +70,9 @@ def test_every_context_channel_streams_exactly(context, base):
     _check_equal(_model(base, context=context))
 
 
-@pytest.mark.parametrize("over", [dict(layout="splm-first"), dict(potential="sq1"), dict(pos="sinusoidal")])
+@pytest.mark.parametrize("over", [dict(schedule="SASA"), dict(potential="sq1"), dict(pos="sinusoidal")])
 def test_hybrid_and_potential_variants(over):
-    _check_equal(_model("hybrid-tiny" if "layout" in over else "splm-multixi-tiny", **over))
+    _check_equal(_model("hybrid-tiny" if "schedule" in over else "splm-multixi-tiny", **over))
 
 
 @pytest.mark.parametrize("over", [dict(pair_variant="competitive"), dict(pair_include_self=False),

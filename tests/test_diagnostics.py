@@ -3,6 +3,7 @@
 
 import torch
 
+from conftest import make_model
 from semsim.diagnostics import separator as sep
 from semsim.diagnostics.jacobian import asymmetry, jacobian_symmetry
 from semsim.diagnostics.potential_fit import fitting_menu
@@ -46,13 +47,12 @@ def test_separator_gains_nothing_on_pure_noise():
 
 def test_separator_oracle_on_an_splm_recovers_its_integrator_constants():
     from semsim.diagnostics.trajectories import collect
-    from semsim.models import build_model
     from semsim.models.splm import SPLMConfig
 
     torch.manual_seed(0)
-    cfg = SPLMConfig(vocab_size=101, block_size=16, d_model=12, n_layer=6, hidden=24, layer_norm=False,
+    cfg = SPLMConfig(vocab_size=101, block_size=16, d_model=12, n_layer=6, hidden=24, depth=2, layer_norm=False,
                      gamma=0.3, dt=1.0, mass="learned", context="ema")
-    model = build_model(cfg).double()
+    model = make_model(cfg).double()
     with torch.no_grad():
         model.mass.raw.normal_(0, 0.5)  # unequal masses: the oracle must divide by m per token
     tr = collect(model, torch.randint(0, 101, (8, 16)))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import make_model
 from semsim.diagnostics import causal_probe
-from semsim.models import build_model
 from semsim.kernels.lifo import lifo_schedule, salience_table
 from semsim.models.fock import FockConfig
 from semsim.models.parflm import PARFLMConfig
@@ -60,7 +60,7 @@ def test_topk_gathering_equals_dense_reference():
 
 
 def test_gumbel_temperature_anneals():
-    m = build_model(PARFLMConfig(vocab_size=50, block_size=8, d_model=8, n_layer=2, hidden=8))
+    m = make_model(PARFLMConfig(vocab_size=50, block_size=8, d_model=8, n_layer=2, hidden=8))
     m.set_training_progress(0.5)
     assert abs(float(m.gumbel_tau) - 0.65) < 1e-6
 
@@ -70,7 +70,7 @@ def test_gumbel_temperature_anneals():
 @pytest.mark.parametrize("train_mode", [False, True])
 def test_causal_probe_with_and_without_gumbel_noise(name, train_mode):
     torch.manual_seed(0)
-    model = build_model(get_preset(name).model)
+    model = make_model(get_preset(name).model)
     res = causal_probe(model, seq_len=16, train_mode=train_mode)
     assert res["passed"], res
 
@@ -79,7 +79,7 @@ def test_causal_probe_with_and_without_gumbel_noise(name, train_mode):
 def test_closed_form_model_equals_autograd_model(name):
     torch.manual_seed(0)
     cfg = dataclasses.replace(get_preset(name).model, vocab_size=97, block_size=12)
-    m1, m2 = build_model(cfg).double(), build_model(dataclasses.replace(cfg, force="autograd")).double()
+    m1, m2 = make_model(cfg).double(), make_model(dataclasses.replace(cfg, force="autograd")).double()
     m2.load_state_dict(m1.state_dict())
     m1.eval(), m2.eval()
     idx = torch.randint(0, 97, (2, 12))
@@ -132,7 +132,7 @@ print("ok")
 
 def test_a_register_written_at_t_never_changes_earlier_logits():
     torch.manual_seed(0)
-    model = build_model(FockConfig(vocab_size=97, block_size=16, d_model=16, n_layer=3, hidden=16, pair_k=2,
+    model = make_model(FockConfig(vocab_size=97, block_size=16, d_model=16, n_layer=3, hidden=16, pair_k=2,
                                    registers=4, register_key_dim=8)).eval()
     idx = torch.randint(0, 97, (1, 16))
     t = 9
@@ -154,5 +154,5 @@ def test_a_register_written_at_t_never_changes_earlier_logits():
 
 def test_parameter_counts_match_published():
     for name, published in (("parflm-multixi-sq3", 17.3e6), ("fock-parflm-sq3", 17.4e6)):
-        n = build_model(get_preset(name).model).num_params()
+        n = make_model(get_preset(name).model).num_params()
         assert abs(n - published) / published < 0.03, (name, n)

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file
 
+from conftest import make_model
 from semsim.cli import main
 from semsim.errors import SemsimError
-from semsim.models import build_model
 from semsim.presets import get_preset
-from semsim.training.checkpoint import load_model, save_model
+from semsim.training.checkpoint import FORMAT, load_model, save_model
 
 
 def _refused(capsys, argv, *, contains: str | None = None):
@@ -41,7 +41,7 @@ def _snapshot(folder: Path) -> dict:
 def tiny_ckpt(tmp_path):
     run = get_preset("gpt-tiny")
     torch.manual_seed(0)
-    save_model(tmp_path / "ck", build_model(run.model), run)
+    save_model(tmp_path / "ck", make_model(run.model), run)
     return tmp_path / "ck"
 
 
@@ -103,13 +103,37 @@ def test_other_verbs_refuse_bad_counts(tiny_ckpt, capsys, argv):
 # ----------------------------------------------------------------------------- checkpoints
 def test_checkpoint_format_versions(tiny_ckpt):
     cfg = json.loads((tiny_ckpt / "config.json").read_text())
-    assert cfg["format"] == 1
+    assert cfg["format"] == FORMAT
     cfg.pop("format")  # a checkpoint written before formats were numbered still loads
     (tiny_ckpt / "config.json").write_text(json.dumps(cfg))
     load_model(tiny_ckpt)
     (tiny_ckpt / "config.json").write_text(json.dumps({**cfg, "format": 7}))
     with pytest.raises(SemsimError, match="format 7, newer .* upgrade semsim"):
         load_model(tiny_ckpt)
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_checkpoints_before_format_2_load_with_their_meaning(tmp_path, version):
+    """Formats 0–1 counted an MLP potential's linear layers in ``depth`` and described a hybrid by
+    ``n_attn_layers`` + ``layout``: they load as the same tensors and the same stack."""
+    for name, old in (("splm-multixi-tiny", {"depth": 3}),
+                      ("hybrid-tiny", {"depth": 3, "n_attn_layers": 2, "layout": "attn-first"})):
+        run = get_preset(name)
+        run.model.depth = 2
+        model = make_model(run.model).eval()
+        save_model(tmp_path / name, model, run)
+        cfg = json.loads((tmp_path / name / "config.json").read_text())
+        cfg["model"].update(old)
+        cfg["model"].pop("schedule", None)
+        if version == 0:
+            cfg.pop("format")
+        else:
+            cfg["format"] = version
+        (tmp_path / name / "config.json").write_text(json.dumps(cfg))
+        back, run2 = load_model(tmp_path / name)
+        assert run2.model.depth == 2 and getattr(run2.model, "schedule", "AASS") == "AASS"
+        idx = torch.randint(0, 50257, (2, 16))
+        assert torch.equal(model(idx).logits, back.eval()(idx).logits)
 
 
 def test_tensors_that_do_not_match_the_config_are_named(tiny_ckpt):
@@ -138,7 +162,7 @@ def test_any_config_override_builds_or_is_refused_cleanly(assignments):
     items = [f"{k}={v}" for k, v in assignments]
     try:
         run = get_preset("gpt-tiny").override(items).check()
-        model = build_model(run.model)
+        model = make_model(run.model)
     except SemsimError:
         return
     idx = torch.randint(0, run.model.vocab_size, (1, min(4, run.model.block_size)))

@@ -71,10 +71,9 @@ def cmd_presets(args) -> int:
 
 def cmd_train(args) -> int:
     from semsim.config import RunConfig
-    from semsim.plotting import plot_loss_curve
     from semsim.presets import get_preset
-    from semsim.training import Trainer, distributed
-    from semsim.training.trainer import CHECKPOINT, METRICS
+    from semsim.training import distributed
+    from semsim.training.trainer import CHECKPOINT
 
     if args.nproc is not None:  # the shorthand: hand the same command to torchrun, without --nproc
         if args.nproc < 1:
@@ -84,6 +83,7 @@ def cmd_train(args) -> int:
     out = Path(args.out)
     if args.resume and args.force:
         raise SemsimError("--resume continues the run in --out, --force replaces it: choose one")
+    seeds = _seed_list(args.seeds) if args.seeds else None
     if args.resume and (out / CHECKPOINT).is_dir() and not (args.preset or args.config):
         run = RunConfig.load(out / CHECKPOINT / "config.json")
     elif args.config:
@@ -94,21 +94,69 @@ def cmd_train(args) -> int:
     _apply_data_flags(run, args)
     if args.time_budget is not None:
         run.train.time_budget = args.time_budget
-    trainer = Trainer(run, out, resume=args.resume, force=args.force)
+    if seeds is None:
+        _train_one(run, out, args)
+        return 0
+    # several seeds: one run folder each (out/seed<N>), then their mean ± std in out/seeds.json
+    import copy
+
+    from semsim.evaluation import summarise_seeds
+
+    summaries = {}
+    for seed in seeds:
+        one = copy.deepcopy(run)
+        one.train.seed = seed
+        summary = _train_one(one, out / f"seed{seed}", args)
+        if summary is None:  # not rank 0
+            continue
+        summaries[seed] = summary
+    if summaries:
+        report = summarise_seeds(summaries)
+        (out / "seeds.json").write_text(json.dumps(report, indent=2))
+        for name, agg in report["mean_std"].items():
+            print(f"{name}: ppl {agg['ppl_mean']:.2f} ± {agg['ppl_std']:.2f} over {agg['n']} seeds "
+                  f"(loss {agg['loss_mean']:.4f} ± {agg['loss_std']:.4f})")
+        print(f"-> {out / 'seeds.json'}")
+    return 0
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SemsimError(f"--seeds takes whole numbers separated by commas (e.g. 0,1,2), got {text!r}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise SemsimError(f"--seeds needs one or more distinct seeds ≥ 0, got {text!r}")
+    return seeds
+
+
+def _train_one(run, out: Path, args) -> dict | None:
+    """Train one run into ``out``; its summary (rank 0), None on the other ranks."""
+    from semsim.plotting import plot_loss_curve
+    from semsim.training import Trainer, distributed
+    from semsim.training.trainer import CHECKPOINT, METRICS
+
+    # with --seeds, --resume continues the seeds that have a checkpoint and starts the others
+    resume = args.resume and (not args.seeds or (out / CHECKPOINT).is_dir())
+    trainer = Trainer(run, out, resume=resume, force=args.force)
     try:
         result = trainer.fit()
         distributed.barrier(trainer.world)  # ranks leave together, once rank 0 has validated and saved
     finally:
         distributed.shutdown(trainer.world)
     if not trainer.world.main:  # rank 0 reports for the run
-        return 0
+        return None
     png = plot_loss_curve(out / METRICS, out / "loss_curve.png")
     summary = {
+        "seed": run.train.seed,
         "step": result.step,
         "val_loss": result.val_loss,
         "val_ppl": result.val_ppl,
         "tokens_per_s": result.tokens_per_s,
         "wall_s": result.wall_s,
+        "best_dev_loss": result.best_val_loss,
+        "best_step": result.best_step,
+        "test": result.test,  # final and dev-selected models on the test slice; final on the whole held-out
         "world_size": trainer.world.size,
         "global_batch": trainer.global_batch,
         "checkpoint": str(out / CHECKPOINT),
@@ -116,7 +164,7 @@ def cmd_train(args) -> int:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
-    return 0
+    return summary
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -150,9 +198,11 @@ def cmd_eval(args) -> int:
     if args.corpus:
         run.data.corpus = args.corpus
     corpus = prepare_corpus(run.data, log=lambda m: print(m, file=sys.stderr))
-    windows = validation_windows(corpus.val, model.block_size, args.tokens or run.train.eval_tokens)
+    windows = validation_windows(corpus.split(args.split), model.block_size, args.tokens or run.train.eval_tokens)
     res = evaluate(model, windows, args.batch_size, device, autocast_for(device, run.train.dtype))
-    res.update(corpus=corpus.name, checkpoint=args.checkpoint)
+    res.update(split=args.split, corpus=corpus.name, checkpoint=args.checkpoint)
+    print(f"{args.split} slice of {corpus.name}: loss {res['loss']:.4f}, ppl {res['ppl']:.2f} on {res['tokens']:,} "
+          "tokens", file=sys.stderr)
     print(json.dumps(res, indent=2))
     return 0
 
@@ -237,14 +287,14 @@ def cmd_diagnose(args) -> int:
     corpus = prepare_corpus(data, log=lambda m: print(m, file=sys.stderr))
     enc = gpt2_tokenizer(str(resolve_data_dir(data)))
     T = min(args.seq_len, model.block_size)
-    windows = validation_windows(corpus.val, T, (args.seqs + 1) * T + 1)
+    windows = validation_windows(corpus.dev, T, (args.seqs + 1) * T + 1)
     decode = enc.decode
     if isinstance(model, HFCausalLM) and args.hf_tokenizer:
         import numpy as np
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(args.subject, local_files_only=True)
-        ids = tok(enc.decode(corpus.val[: 4 * (args.seqs + 1) * T].tolist()))["input_ids"]
+        ids = tok(enc.decode(corpus.dev[: 4 * (args.seqs + 1) * T].tolist()))["input_ids"]
         windows = validation_windows(np.asarray(ids), T)
         decode = tok.decode
     opts = Options(n_seqs=args.seqs, separator_steps=args.steps, fit_steps=args.steps, progress=not args.quiet)
@@ -285,12 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="replace a run already in --out")
     t.add_argument("--nproc", type=int, help="train on N processes (GPUs) of this machine through torchrun")
     t.add_argument("--time-budget", type=float, help="wall-clock seconds; the LR schedule spans it")
+    t.add_argument("--seeds", help="train once per seed (e.g. 0,1,2) into --out/seed<N>; mean ± std of the "
+                   "test results in --out/seeds.json")
     _add_data_flags(t)
     t.add_argument("overrides", nargs="*", help="section.field=value")
     t.set_defaults(fn=cmd_train)
 
-    e = sub.add_parser("eval", help="validation loss/perplexity of a checkpoint")
+    e = sub.add_parser("eval", help="loss/perplexity of a checkpoint on a held-out slice (default: test)")
     e.add_argument("checkpoint")
+    e.add_argument("--split", default="test", choices=["test", "dev", "heldout", "train"],
+                   help="test (default; never read by model selection), dev (read by validation and "
+                   "keep_best), heldout (both), train")
     e.add_argument("--corpus", help="corpus to evaluate on (default: the one it was trained on)")
     e.add_argument("--tokens", type=_count, help="size of the validation slice")
     e.add_argument("--batch-size", type=_count, default=16)

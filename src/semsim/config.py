@@ -38,7 +38,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_interval: int = 200  # steps between validations (0: only at the end)
     eval_interval_s: float = 0.0  # or seconds of wall time between validations (0: off)
-    keep_best: bool = False  # also save the model with the best validation loss to <run>/best
+    keep_best: bool = False  # also save the model with the best validation (dev) loss to <run>/best
+    patience: int = 0  # early stopping: stop after this many validations without a better dev loss (0: off)
     eval_tokens: int = 65536  # size of the fixed validation slice used for every evaluation
     eval_batch_size: int = 16
     log_interval: int = 10
@@ -62,8 +63,11 @@ class DataConfig:
     data_dir: str | None = None  # raw corpora + tokenizer files; default $SEMSIM_DATA_DIR
     cache_dir: str | None = None  # prepared token files; default $SEMSIM_CACHE_DIR
     train_token_cap: int | None = None  # the published TinyStories runs cap training at 5M tokens
-    val_fraction: float = 0.1  # single-file corpora: the last fraction of tokens is validation
-    val_token_cap: int | None = None  # keep at most this many validation tokens (a fixed slice)
+    val_fraction: float = 0.1  # single-file corpora: the last fraction of tokens is held out
+    # the held-out tokens' last test_share is the test slice results report; the rest is the dev slice
+    # that validation, keep_best and early stopping read (disjoint: selection never sees the test slice)
+    test_share: float = 0.5
+    val_token_cap: int | None = None  # keep at most this many tokens of each held-out slice
 
 
 @dataclass

@@ -31,3 +31,21 @@ def evaluate(
     loss = total / max(count, 1)
     # no cap: a perplexity too large for a float is reported as inf, never as a made-up ceiling
     return {"loss": loss, "ppl": math.exp(loss) if loss < 709.0 else math.inf, "tokens": count}
+
+
+def summarise_seeds(summaries: dict[int, dict]) -> dict:
+    """Mean ± sample standard deviation (n − 1) over seeds of each test result a run reports
+    (``test_final``, ``test_dev_selected``, ``heldout_final``: see ``Trainer.test_report``)."""
+    import statistics
+
+    names = sorted({k for s in summaries.values() for k in (s.get("test") or {})})
+    agg = {}
+    for name in names:
+        rows = [s["test"][name] for s in summaries.values() if name in (s.get("test") or {})]
+        loss, ppl = [r["loss"] for r in rows], [r["ppl"] for r in rows]
+        agg[name] = {
+            "n": len(rows), "split": rows[0]["split"], "tokens": rows[0]["tokens"],
+            "loss_mean": statistics.fmean(loss), "loss_std": statistics.stdev(loss) if len(rows) > 1 else 0.0,
+            "ppl_mean": statistics.fmean(ppl), "ppl_std": statistics.stdev(ppl) if len(rows) > 1 else 0.0,
+        }
+    return {"seeds": sorted(summaries), "mean_std": agg, "runs": {str(k): v for k, v in summaries.items()}}

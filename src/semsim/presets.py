@@ -57,14 +57,22 @@ def _tiny_train() -> TrainConfig:
                        eval_tokens=16384, ckpt_interval=0, log_interval=10)
 
 
+# The published full-size models train on 512-token windows with a 1024-row position table.
+PUBLISHED_POSITIONS = 1024
+
+
+def _published_splm(cls=SPLMConfig, **kw):
+    return cls(n_positions=PUBLISHED_POSITIONS, **kw)
+
+
 def _tiny_splm(**kw) -> SPLMConfig:
     return SPLMConfig(block_size=64, d_model=64, n_layer=4, hidden=128, **kw)
 
 
 # ---------------------------------------------------------------------------- baseline
-@preset("gpt-baseline", "matched GPT decoder: d=256, 8 layers, 8 heads, ~19.5M params (published recipe)")
+@preset("gpt-baseline", "matched GPT decoder: d=256, 8 layers, 8 heads, 1024 positions (published 19,446,528)")
 def _gpt_baseline() -> RunConfig:
-    return RunConfig(GPTConfig(), _published_train(), _tinystories())
+    return RunConfig(GPTConfig(n_positions=PUBLISHED_POSITIONS), _published_train(), _tinystories())
 
 
 @preset("gpt-tiny", "2-layer d=64 GPT for tests and CPU smoke runs")
@@ -75,17 +83,17 @@ def _gpt_tiny() -> RunConfig:
 # ---------------------------------------------------------------------------- SPLM
 @preset("splm-vanilla", "SPLM, cumulative-mean ξ, MLP V_θ (hidden 1024, depth 3)")
 def _splm_vanilla() -> RunConfig:
-    return RunConfig(SPLMConfig(context="cummean"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(context="cummean"), _published_train(), _tinystories())
 
 
 @preset("splm-multixi", "SPLM, 4 learnable EMAs ξ (Multi-ξ), MLP V_θ")
 def _splm_multixi() -> RunConfig:
-    return RunConfig(SPLMConfig(context="ema"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(context="ema"), _published_train(), _tinystories())
 
 
 @preset("splm-multixi-sq3", "SPLM, Multi-ξ, SQ3 mixture of 8 diagonal wells")
 def _splm_multixi_sq3() -> RunConfig:
-    return RunConfig(SPLMConfig(context="ema", potential="sq3"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(context="ema", potential="sq3"), _published_train(), _tinystories())
 
 
 @preset("splm-tiny", "tiny SPLM (cumulative mean, MLP) for tests")
@@ -106,27 +114,28 @@ def _splm_multixi_sq3_tiny() -> RunConfig:
 # ---------------------------------------------------------------------------- pairwise, registers, hybrid
 @preset("parflm-multixi", "PARFLM: Multi-ξ SPLM + pairwise V_φ over top-8 earlier tokens, MLP V_θ")
 def _parflm_multixi() -> RunConfig:
-    return RunConfig(PARFLMConfig(context="ema"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(PARFLMConfig, context="ema"), _published_train(), _tinystories())
 
 
 @preset("parflm-multixi-sq3", "PARFLM with SQ3 V_θ (published 12.27 val PPL, 17.3M params)")
 def _parflm_multixi_sq3() -> RunConfig:
-    return RunConfig(PARFLMConfig(context="ema", potential="sq3"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(PARFLMConfig, context="ema", potential="sq3"), _published_train(), _tinystories())
 
 
 @preset("fock-parflm", "Fock-PARFLM v2.1: PARFLM + 16 register particles on a LIFO stack, MLP V_θ")
 def _fock_parflm() -> RunConfig:
-    return RunConfig(FockConfig(context="ema"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(FockConfig, context="ema"), _published_train(), _tinystories())
 
 
 @preset("fock-parflm-sq3", "Fock-PARFLM v2.1 with SQ3 V_θ (published 10.36 val PPL, 17.4M params)")
 def _fock_parflm_sq3() -> RunConfig:
-    return RunConfig(FockConfig(context="ema", potential="sq3"), _published_train(), _tinystories())
+    return RunConfig(_published_splm(FockConfig, context="ema", potential="sq3"), _published_train(), _tinystories())
 
 
-@preset("hybrid-splm-attn", "4 causal attention blocks, then 4 Multi-ξ SPLM steps (MLP V_θ)")
+@preset("hybrid-splm-attn", "layer schedule AAAASSSS: 4 causal attention blocks, then 4 Multi-ξ SPLM steps")
 def _hybrid() -> RunConfig:
-    return RunConfig(HybridConfig(context="ema", n_layer=4, n_attn_layers=4), _published_train(), _tinystories())
+    return RunConfig(_published_splm(HybridConfig, context="ema", schedule="AAAASSSS", n_layer=4), _published_train(),
+                     _tinystories())
 
 
 def _tiny_pair(**kw) -> dict:
@@ -148,7 +157,7 @@ def _fock_tiny() -> RunConfig:
 @preset("hybrid-tiny", "tiny SPLM+attention hybrid for tests")
 def _hybrid_tiny() -> RunConfig:
     return RunConfig(HybridConfig(block_size=64, d_model=64, n_layer=2, hidden=128, context="ema",
-                                  n_attn_layers=2, n_head=4), _tiny_train(), DataConfig())
+                                  schedule="AASS", n_head=4), _tiny_train(), DataConfig())
 
 
 @preset("demo", "the README's main job: a small Multi-ξ SPLM on Tiny Shakespeare, a few CPU minutes")

@@ -13,8 +13,7 @@ from typing import Any
 
 from semsim.errors import SemsimError
 
-# Model fields that may be 0 (a hybrid without attention blocks is an SPLM).
-_ZERO_ALLOWED = {"n_attn_layers"}
+_ZERO_ALLOWED: set[str] = set()  # model fields that may be 0
 # Model floats that must be > 0 (steps, temperatures, scales of a division).
 _POSITIVE = {"dt", "tau", "legt_theta", "gumbel_tau_start", "gumbel_tau_end", "creation_temp"}
 _NON_NEGATIVE = {"gamma", "mass_scale", "v_reg", "dropout"}
@@ -52,6 +51,16 @@ def check_model_config(cfg: Any) -> None:
         _fail("model.dropout", cfg.dropout, "must be < 1")
     if getattr(cfg, "block_size", 2) < 2:
         _fail("model.block_size", cfg.block_size, "must be ≥ 2 (a next-token target needs two tokens)")
+    n_positions = getattr(cfg, "n_positions", None)
+    if n_positions is not None and n_positions < cfg.block_size:
+        _fail("model.n_positions", n_positions, f"must be ≥ model.block_size = {cfg.block_size} (or null)")
+    schedule = getattr(cfg, "schedule", None)
+    if schedule is not None:
+        from semsim.models.hybrid import check_schedule
+
+        why = check_schedule(schedule, cfg.n_layer)
+        if why:
+            _fail("model.schedule", schedule, why)
     n_head = getattr(cfg, "n_head", None)
     if n_head and cfg.d_model % n_head:
         _fail("model.n_head", n_head, f"must divide model.d_model = {cfg.d_model}")
@@ -62,7 +71,7 @@ def check_train_config(tc: Any) -> None:
     for name in at_least_one:
         if getattr(tc, name) < 1:
             _fail(f"train.{name}", getattr(tc, name), "must be ≥ 1")
-    for name in ("warmup_steps", "eval_interval", "ckpt_interval", "seed"):
+    for name in ("warmup_steps", "eval_interval", "ckpt_interval", "seed", "patience"):
         if getattr(tc, name) < 0:
             _fail(f"train.{name}", getattr(tc, name), "must be ≥ 0")
     for name in ("lr", "grad_clip"):
@@ -89,8 +98,9 @@ def check_train_config(tc: Any) -> None:
 
 
 def check_data_config(dc: Any) -> None:
-    if not 0 < dc.val_fraction < 1:
-        _fail("data.val_fraction", dc.val_fraction, "must lie strictly between 0 and 1")
+    for name in ("val_fraction", "test_share"):
+        if not 0 < getattr(dc, name) < 1:
+            _fail(f"data.{name}", getattr(dc, name), "must lie strictly between 0 and 1")
     for name in ("train_token_cap", "val_token_cap"):
         v = getattr(dc, name)
         if v is not None and v < 1:

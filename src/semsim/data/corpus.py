@@ -42,29 +42,53 @@ def resolve_cache_dir(cfg: DataConfig) -> Path:
     return Path(d).expanduser()
 
 
+SPLITS = ("train", "dev", "test", "heldout")
+
+
 @dataclass
 class Corpus:
-    """A prepared corpus: memory-mapped train/val token streams plus the surprisal table."""
+    """A prepared corpus: memory-mapped train and held-out token streams plus the surprisal table.
+
+    The held-out stream (a corpus's validation file, or the last ``val_fraction`` of a single file)
+    is cut in two disjoint slices: ``dev`` (its first part), which validation during training,
+    ``keep_best`` and early stopping read, and ``test`` (its last ``test_share``), which results report
+    and nothing selects on. ``heldout`` is the whole stream (the published runs report on it)."""
 
     name: str
     root: Path
     train: np.ndarray
-    val: np.ndarray
+    heldout: np.ndarray
     surprisal: np.ndarray
     manifest: dict
+    test_share: float = 0.5
+    val_token_cap: int | None = None
+
+    @property
+    def dev(self) -> np.ndarray:
+        return self.heldout[: self._dev_len()][: self.val_token_cap]
+
+    @property
+    def test(self) -> np.ndarray:
+        return self.heldout[self._dev_len() :][: self.val_token_cap]
+
+    def split(self, name: str) -> np.ndarray:
+        if name not in SPLITS:
+            raise SemsimError(f"unknown split {name!r} ({', '.join(SPLITS)})")
+        return self.heldout[: self.val_token_cap] if name == "heldout" else getattr(self, name)
+
+    def _dev_len(self) -> int:
+        return len(self.heldout) - int(round(len(self.heldout) * self.test_share))
 
     @classmethod
-    def open(cls, root: Path, val_token_cap: int | None = None) -> "Corpus":
+    def open(cls, root: Path, val_token_cap: int | None = None, test_share: float = 0.5) -> "Corpus":
         try:
             manifest = json.loads((root / "manifest.json").read_text())
             train = np.memmap(root / "train.bin", dtype=np.uint16, mode="r")
-            val = np.memmap(root / "val.bin", dtype=np.uint16, mode="r")
+            heldout = np.memmap(root / "val.bin", dtype=np.uint16, mode="r")
             surprisal = np.load(root / "surprisal.npy")
         except (OSError, ValueError) as e:
             raise SemsimError(f"prepared corpus at {root} is unreadable ({e}); delete it to rebuild") from None
-        if val_token_cap is not None:
-            val = val[:val_token_cap]
-        return cls(manifest["corpus"], root, train, val, surprisal, manifest)
+        return cls(manifest["corpus"], root, train, heldout, surprisal, manifest, test_share, val_token_cap)
 
 
 # ----------------------------------------------------------------------------- sources
@@ -198,7 +222,7 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
             if old.get("version") == MANIFEST_VERSION and [s["sha256"] for s in old["sources"]] == [
                 s["sha256"] for s in hashes
             ]:
-                return Corpus.open(root, cfg.val_token_cap)
+                return Corpus.open(root, cfg.val_token_cap, cfg.test_share)
         except (OSError, ValueError, KeyError):
             pass  # unreadable manifest: rebuild
 
@@ -242,4 +266,4 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)  # atomic publish: a killed preparation never leaves a half-written corpus
     log(f"prepared {name}: {len(train):,} train / {len(val):,} val tokens in {manifest['seconds']}s -> {root}")
-    return Corpus.open(root, cfg.val_token_cap)
+    return Corpus.open(root, cfg.val_token_cap, cfg.test_share)

@@ -14,7 +14,7 @@ Choices written down (the description leaves them open):
 * **Contents and exchange.** At every layer the register written by token s holds key k = W_k h_s,
   value u = W_v h_s of the writer's current state (detached: causality), read through gated Q/K:
   the reader t receives the exchange force f_fock = sal · g_s · σ(q_t·k/√d_k) · W_o u. It is not the
-  gradient of any energy (non-conservative); its power f_fock·v is logged apart as ``fock``.
+  gradient of any energy (non-conservative); the energy book carries its work as ``fock_work``.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ class GPTConfig:
     mlp_ratio: int = 4
     dropout: float = 0.0
     bias: bool = True
+    n_positions: int | None = None  # rows of the position table (None: block_size); published: 1024
 
 
 _DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -83,7 +84,7 @@ class GPT(LanguageModel):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.d_model)
-        self.wpe = nn.Embedding(config.block_size, config.d_model)
+        self.wpe = nn.Embedding(config.n_positions or config.block_size, config.d_model)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.d_model, bias=config.bias)
@@ -106,6 +107,10 @@ class GPT(LanguageModel):
         The convention of the PaLM appendix and nanoGPT's MFU estimate."""
         c, T = self.config, seq_len or self.config.block_size
         return 6 * self.num_params(exclude_embeddings=True) + 6 * c.n_layer * T * c.d_model
+
+    @property
+    def max_positions(self) -> int:
+        return self.config.n_positions or self.config.block_size
 
     def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
         pos = torch.arange(start, start + idx.size(1), device=idx.device)

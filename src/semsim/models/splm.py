@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -18,8 +19,21 @@ from semsim.context import make_channel
 from semsim.models import register
 from semsim.models.base import LanguageModel
 from semsim.models.cache import DecodeState
-from semsim.physics import TokenMass, damped_euler_step, step_energy
+from semsim.physics import TokenMass, attention_energy, damped_euler_step, stack_layers, step_energy
 from semsim.potentials import make_potential
+
+
+class Step(NamedTuple):
+    """What one integration step did, for the energy book: v before and after the kick, h after the
+    drift (before LayerNorm), the context ξ, V and f_θ at the start, and the other forces by name."""
+
+    v: torch.Tensor
+    v_kick: torch.Tensor
+    h_drift: torch.Tensor
+    xi: torch.Tensor
+    V: torch.Tensor
+    f_theta: torch.Tensor
+    forces: dict[str, torch.Tensor]
 
 
 @dataclass
@@ -31,7 +45,7 @@ class SPLMConfig:
     dt: float = 1.0
     gamma: float = 0.30  # damping; fixed in the published setting
     learn_gamma: bool = False
-    mass: str = "logfreq"  # logfreq | learned | constant
+    mass: str = "logfreq"  # logfreq (needs the corpus's surprisal table) | learned | uniform
     mass_scale: float = 1.0
     context: str = "ema"  # cummean | ema | legt | s4d
     ema_alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95)
@@ -54,6 +68,9 @@ class SPLMConfig:
     layer_norm: bool = True  # LayerNorm(h) after every step
     v_reg: float = 0.01  # λ_V · mean(V²)
     pos: str = "learned"  # learned | sinusoidal | none
+    # rows of the learned position table (None: block_size); the published models train on 512-token
+    # windows with a 1024-row table, which decoding may then use
+    n_positions: int | None = None
 
 
 def sinusoidal(T: int, d: int, start: int = 0) -> torch.Tensor:
@@ -67,18 +84,21 @@ def sinusoidal(T: int, d: int, start: int = 0) -> torch.Tensor:
 
 @register("splm", SPLMConfig)
 class SPLM(LanguageModel):
-    def __init__(self, config: SPLMConfig, surprisal: torch.Tensor | None = None, **_context):
+    def __init__(self, config: SPLMConfig, surprisal: torch.Tensor | None = None, from_weights: bool = False,
+                 **_context):
+        """``surprisal``: the corpus's unigram table for a ``logfreq`` mass; ``from_weights``: a checkpoint
+        about to be loaded brings it."""
         super().__init__()
         c = self.config = config
         d = c.d_model
         self.wte = nn.Embedding(c.vocab_size, d)
         nn.init.normal_(self.wte.weight, 0.0, 0.02)
         if c.pos == "learned":
-            self.wpe = nn.Embedding(c.block_size, d)
+            self.wpe = nn.Embedding(c.n_positions or c.block_size, d)
             nn.init.normal_(self.wpe.weight, 0.0, 0.02)
         elif c.pos == "sinusoidal":
             self.register_buffer("pe", 0.02 * sinusoidal(c.block_size, d), persistent=False)
-        self.mass = TokenMass(c.mass, c.vocab_size, c.mass_scale, surprisal)
+        self.mass = TokenMass(c.mass, c.vocab_size, c.mass_scale, surprisal, from_weights)
         self.channel = make_channel(
             c.context,
             alphas=c.ema_alphas,
@@ -124,7 +144,7 @@ class SPLM(LanguageModel):
 
     @property
     def max_positions(self) -> int | None:
-        return self.config.block_size if self.config.pos == "learned" else None
+        return (self.config.n_positions or self.config.block_size) if self.config.pos == "learned" else None
 
     def context(self, h: torch.Tensor, layer: int = 0, state: DecodeState | None = None) -> torch.Tensor:
         """ξ flattened to (B, T, C·d), cut from the graph as ``detach_context`` says. With a decoding
@@ -151,64 +171,65 @@ class SPLM(LanguageModel):
 
     def decode(self, idx: torch.Tensor, state: DecodeState) -> torch.Tensor:
         """Incremental decoding (see :meth:`LanguageModel.decode`): each new token runs the L steps
-        against the carried context state, so its cost does not grow with the context. Families that
-        add blocks (the hybrid) take the state through their own ``forward_embeddings``."""
+        against the carried context state, so its cost does not grow with the context (a hybrid's
+        attention layers read their KV caches from the same state)."""
         self.check_positions(state.pos + idx.shape[1])
         logits = self.forward_embeddings(self.embed(idx, state.pos), idx, state=state)[0]
         state.pos += idx.shape[1]
         return logits
 
+    def layer_kinds(self) -> str:
+        """The stack, one letter a layer: S = an integration step on the shared V_θ (hybrids add
+        A = a causal attention block, see :meth:`attention_layer`)."""
+        return "S" * self.config.n_layer
+
+    def attention_layer(self, i: int, h: torch.Tensor, state: DecodeState | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} has no attention layers")
+
     def integrate(self, x, idx, return_extras=False, state: DecodeState | None = None):
-        """Run the L damped Euler steps from layer-0 states x: (h_L, aux_loss, extras)."""
+        """Run the stack from layer-0 states x: (h_L, aux_loss, extras). v starts at 0, is carried
+        through attention layers unchanged, and updated by every integration step."""
         c = self.config
         m = self.mass(idx)
         h, v = x, torch.zeros_like(x)
         reg = x.new_zeros(())
-        records, traj = [], [(h, v)] if return_extras else None
-        interactions: dict[str, list] = {}
+        steps: list[Step | None] = []  # per layer: the step's record, None for an attention layer
+        traj = [(h, v)]
         self.begin_forward(h, idx, state)
         # the compiled region serves training steps only: the probe, validation and generation run other
         # shapes, and recompiling for each would cost more than it saves
         layer_fn = self._compiled_layer if self._compiled_layer and self.training and state is None else self._layer
-        for layer in range(c.n_layer):
-            h_next, h_pre, v_new, v_kick, xi, V, extra = layer_fn(h, v, m, layer, state)
-            if state is None:  # the regulariser is a training term: decoding skips it
-                reg = reg + V.float().pow(2).mean()
+        n_steps = n_attn = 0
+        for kind in self.layer_kinds():
+            if kind == "A":
+                h, rec = self.attention_layer(n_attn, h, state), None
+                n_attn += 1
+            else:
+                h, v, rec = layer_fn(h, v, m, n_steps, state)
+                n_steps += 1
+                if state is None:  # the regulariser is a training term: decoding skips it
+                    reg = reg + rec.V.float().pow(2).mean()
             if return_extras:
-                with torch.no_grad():
-                    records.append((v, v_kick, v_new, V.detach(), self.potential.energy(xi, h_pre)))
-                for name, e_extra in extra.items():  # pair energy, Fock exchange power: logged apart
-                    interactions.setdefault(name, []).append(e_extra.detach().float().mean())
-            h, v = h_next, v_new
-            if return_extras:
+                steps.append(rec)
                 traj.append((h, v))
-        aux = c.v_reg * reg / c.n_layer if c.v_reg > 0 else None
-        extras = {}
-        if return_extras:
-            with torch.no_grad():
-                V_last = self.potential.energy(self.context(h), h)
-            extras = self._bookkeeping(m, records, V_last, traj)
-            for name, values in interactions.items():  # pair energy, Fock exchange work: logged apart
-                extras["energy"][name] = torch.stack(values)
+        aux = c.v_reg * reg / n_steps if c.v_reg > 0 else None
+        extras = self._bookkeeping(m, steps, traj) if return_extras else {}
         return h, aux, extras
 
     def _layer(self, h, v, m, layer: int, state: DecodeState | None = None):
-        """One integration step: f = f_θ + Σ interactions, damped Euler, LayerNorm.
-
-        Returns (h_next, h before LayerNorm, v_new, v_kick, ξ, V, {name: interaction energy}).
-        """
+        """One integration step: f = f_θ + Σ interactions, damped Euler, LayerNorm → (h_next, v_new, Step)."""
         xi = self.context(h, layer, state)
-        f, V = self.force(xi, h)
-        extra = {}
+        f_theta, V = self.force(xi, h)
+        f, others = f_theta, {}
         # the states earlier tokens had at this step (detached: sources never feel the reader)
         past, t0 = h.detach(), 0
         if state is not None and self.reads_past_states:
             past, t0 = state.past_states(layer, h.detach()), state.pos
-        for name, (f_extra, e_extra) in self.interaction_forces(h, v, layer, past, t0).items():
+        for name, (f_extra, _) in self.interaction_forces(h, v, layer, past, t0).items():
             f = f + f_extra  # f = f_θ + f_φ + f_fock
-            extra[name] = e_extra
+            others[name] = f_extra
         step = damped_euler_step(h, v, f, m, self.config.dt, self.gamma)
-        return self.ln(step.h), step.h, step.v, step.v_kick, xi, V, extra
+        return self.ln(step.h), step.v, Step(v, step.v_kick, step.h, xi, V, f_theta, others)
 
     def compile_for_training(self, scope: str = "whole", mode: str | None = None):
         """``regional``: the L steps repeat one layer, so compile that region once.
@@ -237,19 +258,23 @@ class SPLM(LanguageModel):
         T current ones last; ``t0`` is the absolute position of h's first token."""
         return {}
 
-    def _bookkeeping(self, m, records, V_last, traj) -> dict:
-        """Per-layer energy terms (see :mod:`semsim.physics.energy`) and the trajectory."""
-        V_starts = [r[3] for r in records[1:]] + [V_last]
-        per_layer = [
-            step_energy(m, v_old, v_kick, v_new, V_old, V_same, V_next)
-            for (v_old, v_kick, v_new, V_old, V_same), V_next in zip(records, V_starts)
-        ]
-        # fp32 (or fp64) means, whatever precision the step ran in
-        energy = {k: torch.stack([e[k].mean(dtype=torch.promote_types(e[k].dtype, torch.float32))
-                                  for e in per_layer]) for k in per_layer[0]}
+    @torch.no_grad()
+    def _bookkeeping(self, m, steps: list[Step | None], traj) -> dict:
+        """Per-layer energy book (:mod:`semsim.physics.energy`), V at every layer boundary, the trajectory."""
+        energy = self.potential.energy
+        V = [energy(self.context(h), h) for h, _ in traj]  # V(ξ_ℓ, h_ℓ) at each boundary
+        per_layer = []
+        for i, rec in enumerate(steps):
+            (h_next, v_next) = traj[i + 1]
+            if rec is None:
+                per_layer.append(attention_energy(m, v_next, V[i], V[i + 1]))
+                continue
+            per_layer.append(step_energy(
+                m, self.config.dt, rec.v, rec.v_kick, v_next, V[i], energy(rec.xi, rec.h_drift),
+                energy(rec.xi, h_next), V[i + 1], rec.f_theta, rec.forces))
         return {
-            "energy": energy,  # name -> (L,) means over tokens
-            "potential": [r[3] for r in records] + [V_last],  # V at the start of each step, (B, T)
+            "energy": stack_layers(per_layer),  # name -> (L,) means over tokens
+            "potential": V,  # V at every layer boundary, (B, T) each
             "hidden": [h for h, _ in traj],
             "velocity": [v for _, v in traj],
             "mass": m,

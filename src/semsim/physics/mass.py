@@ -2,7 +2,9 @@
 
 ``logfreq``: m = 1 + s·u(x)/ū, with u(x) = −log p(x) the corpus unigram surprisal and ū its
 mean over the vocabulary: rare, informative tokens are heavier and are deflected less by a force.
-``learned``: m = softplus(w_x) + m_min per token, initialised at 1. ``constant``: m = 1.
+It needs the corpus's surprisal table: built without one it is an error, never a silent m = 2.
+``learned``: m = softplus(w_x) + m_min per token, initialised at 1. ``uniform``: m = 1 (``constant``
+is its older name).
 """
 
 from __future__ import annotations
@@ -17,13 +19,19 @@ M_MIN = 0.05  # keeps a learned mass away from 0, where a = f/m would blow up
 
 
 class TokenMass(nn.Module):
-    def __init__(self, mode: str, vocab_size: int, scale: float = 1.0, surprisal: torch.Tensor | None = None):
+    def __init__(self, mode: str, vocab_size: int, scale: float = 1.0, surprisal: torch.Tensor | None = None,
+                 from_weights: bool = False):
+        """``from_weights``: the table comes with the checkpoint about to be loaded."""
         super().__init__()
-        if mode not in ("logfreq", "learned", "constant"):
-            raise ValueError(f"unknown mass mode {mode!r} (logfreq, learned, constant)")
+        mode = "uniform" if mode == "constant" else mode
+        if mode not in ("logfreq", "learned", "uniform"):
+            raise ValueError(f"unknown mass mode {mode!r} (logfreq, learned, uniform)")
         self.mode = mode
         if mode == "logfreq":
-            u = surprisal if surprisal is not None else torch.ones(vocab_size)  # filled by the corpus
+            if surprisal is None and not from_weights:
+                raise ValueError("mass 'logfreq' needs the corpus's unigram surprisal table (the trainer passes "
+                                 "it; build_model(cfg, surprisal=...) otherwise), or set model.mass=uniform")
+            u = surprisal if surprisal is not None else torch.ones(vocab_size)  # overwritten by the load
             u = torch.as_tensor(u, dtype=torch.float32)
             self.register_buffer("table", 1 + scale * u / u.mean())  # saved with the weights
         elif mode == "learned":
@@ -32,7 +40,7 @@ class TokenMass(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Mass per token, shape (B, T, 1)."""
-        if self.mode == "constant":
+        if self.mode == "uniform":
             return torch.ones(*idx.shape, 1, device=idx.device)
         if self.mode == "logfreq":
             return self.table[idx].unsqueeze(-1)

@@ -37,14 +37,16 @@ def act_and_grad(z: torch.Tensor, kind: str) -> tuple[torch.Tensor, torch.Tensor
 
 
 class MLPPotential(Potential):
-    """``depth`` linear layers: [ξ, h] → hidden → … → hidden → scalar."""
+    """``depth`` hidden layers, as published: [ξ, h] → hidden (→ hidden)×(depth−1) → scalar, so
+    depth + 1 linear layers (the published multi-ξ V_θ, depth 3: 1280→1024→1024→1024→1)."""
 
     def __init__(self, d_xi: int, d: int, hidden: int = 1024, depth: int = 3, act: str = "gelu"):
         super().__init__()
-        assert depth >= 2, "an MLP potential needs at least one hidden layer"
+        if depth < 1:
+            raise ValueError(f"an MLP potential needs at least one hidden layer (depth={depth})")
         self.in_xi = nn.Linear(d_xi, hidden, bias=True) if d_xi > 0 else None
         self.in_h = nn.Linear(d, hidden, bias=self.in_xi is None)  # [ξ, h] @ W1ᵀ split in two
-        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 2))
+        self.hidden = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth - 1))
         self.out = nn.Linear(hidden, 1)
         self.act = act
 

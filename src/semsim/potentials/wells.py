@@ -133,7 +133,7 @@ class HybridWell(Potential):
     def __init__(self, d_xi: int, d: int, rank: int = 4, hidden: int = 128, act: str = "gelu"):
         super().__init__()
         self.well = LowRankWell(d_xi, d, rank)
-        self.residual = MLPPotential(d_xi, d, hidden=hidden, depth=2, act=act)
+        self.residual = MLPPotential(d_xi, d, hidden=hidden, depth=1, act=act)
 
     def energy(self, xi, h):
         return self.well.energy(xi, h) + self.residual.energy(xi, h)

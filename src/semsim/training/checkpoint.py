@@ -10,8 +10,8 @@ Folders are written beside the target and renamed into place, so a run killed mi
 its previous checkpoint intact (:func:`recover` finishes or undoes a publish cut short).
 
 ``config.json`` carries ``format``: the checkpoint layout's version (:data:`FORMAT`). Checkpoints
-without it are format 0, which is the same layout and loads as it is; a newer format is refused
-with what to do.
+without it are format 0. Older formats are upgraded on load (:func:`_upgrade`); a newer format is
+refused with what to do.
 """
 
 from __future__ import annotations
@@ -28,7 +28,23 @@ from semsim.config import RunConfig
 from semsim.errors import SemsimError
 
 
-FORMAT = 1  # version of this folder layout, written into config.json
+FORMAT = 2  # version of this folder layout, written into config.json
+
+
+def _upgrade(d: dict, version: int) -> dict:
+    """A config of an older format, in this format's terms. The weights need no change.
+
+    Format 2: ``model.depth`` of an MLP potential counts *hidden* layers, as published; formats 0–1
+    counted linear layers, one more (their depth 3 is today's depth 2: the same tensors). A hybrid's
+    ``n_attn_layers`` + ``layout`` became its layer ``schedule`` (attn-first: A…AS…S)."""
+    model = d.get("model")
+    if version < 2 and isinstance(model, dict):
+        if isinstance(model.get("depth"), int):
+            model["depth"] -= 1
+        if model.get("family") == "hybrid" and "n_attn_layers" in model:
+            a, s = "A" * model.pop("n_attn_layers"), "S" * model.get("n_layer", 4)
+            model["schedule"] = a + s if model.pop("layout", "attn-first") == "attn-first" else s + a
+    return d
 
 
 def _write_model(folder: Path, model: torch.nn.Module, run_config: RunConfig | None) -> None:
@@ -110,7 +126,7 @@ def _read_config(folder: Path) -> RunConfig:
             f"checkpoint {folder} has format {version!r}, newer than this semsim reads ({FORMAT}); "
             "upgrade semsim (pip install -U semsim) to load it"
         )
-    return RunConfig.from_dict(d)
+    return RunConfig.from_dict(_upgrade(d, version))
 
 
 def _check_tensors(folder: Path, model: torch.nn.Module) -> None:
@@ -150,14 +166,19 @@ def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
     if (folder / "checkpoint" / "config.json").is_file():  # a run folder: use its checkpoint
         folder = folder / "checkpoint"
     if not folder.exists():
-        if str(path_or_preset) in preset_names():
+        if str(path_or_preset) in preset_names():  # a fresh model, built as the trainer would build it
             cfg = get_preset(str(path_or_preset))
-            return build_model(cfg.model).to(device), cfg
+            context = {}
+            if getattr(cfg.model, "mass", None) == "logfreq":  # its masses come from the preset's corpus
+                from semsim.data import prepare_corpus
+
+                context["surprisal"] = torch.from_numpy(prepare_corpus(cfg.data, log=lambda m: None).surprisal.copy())
+            return build_model(cfg.model, **context).to(device), cfg
         raise SemsimError(f"no checkpoint folder or preset named {str(path_or_preset)!r}")
     if not folder.is_dir() or not (folder / "model.safetensors").is_file():
         raise SemsimError(f"{folder} is not a semsim checkpoint (needs model.safetensors + config.json)")
     cfg = _read_config(folder)
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, from_weights=True)
     _check_tensors(folder, model)
     try:
         missing, unexpected = st_load_model(model, str(folder / "model.safetensors"), strict=False, device="cpu")

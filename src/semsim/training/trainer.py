@@ -111,6 +111,7 @@ class TrainResult:
     wall_s: float
     best_val_loss: float | None = None  # lowest validation loss seen during the run
     best_step: int | None = None
+    test: dict | None = None  # see Trainer.test_report
 
 
 class Trainer:
@@ -152,7 +153,7 @@ class Trainer:
         block = run.model.block_size
         self.sampler = BatchSampler(self.corpus.train, block, tc.batch_size, tc.seed, world.rank, world.size)
         self.global_batch = tc.batch_size * world.size * tc.grad_accum
-        self.val = validation_windows(self.corpus.val, block, tc.eval_tokens)
+        self.val = validation_windows(self.corpus.dev, block, tc.eval_tokens)  # selection reads dev only
 
         torch.manual_seed(tc.seed)
         if self.resumed:
@@ -232,9 +233,11 @@ class Trainer:
         res = evaluate(self.model, self.val, tc.eval_batch_size, self.device, self.autocast)
         row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"], "elapsed": self.elapsed}
         if self.best["loss"] is None or res["loss"] < self.best["loss"]:
-            self.best = {"loss": res["loss"], "step": self.step}
+            self.best = {"loss": res["loss"], "step": self.step, "stale": 0}
             if tc.keep_best and self.step > 0:
                 save_model(self.out_dir / BEST, self.model, self.run)
+        elif write:
+            self.best["stale"] = self.best.get("stale", 0) + 1  # validations since the best one
         self.model.eval()
         with torch.no_grad(), self.autocast:
             extras = self.model(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
@@ -341,6 +344,14 @@ class Trainer:
                 if due and self.step < tc.steps and world.main:
                     val_row = self.validate()
                     bar.write(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}")
+                # early stopping on the dev slice, checked at step-counted validations (the same steps on
+                # every rank, so the agreement below is reached by all)
+                if tc.patience and tc.eval_interval and self.step % tc.eval_interval == 0 and self.step < tc.steps:
+                    stale = distributed.on_main(world, lambda: self.best.get("stale", 0))
+                    if stale >= tc.patience:
+                        self.log(f"early stop at step {self.step}: no better dev loss in {stale} validations "
+                                 f"(best {self.best['loss']:.4f} at step {self.best['step']})")
+                        break
                 if tc.ckpt_interval and self.step % tc.ckpt_interval == 0 and self.step < tc.steps:
                     self._save()
         bar.close()
@@ -355,8 +366,28 @@ class Trainer:
         self.elapsed = time.perf_counter() - t_start
         self._save(final=True)
         self.log(f"step {self.step}: val loss {val_row['loss']:.4f}  ppl {val_row['ppl']:.2f}  -> {self.out_dir}")
+        test = self.test_report()
+        for name, res in test.items():
+            self.log(f"{name}: loss {res['loss']:.4f}  ppl {res['ppl']:.2f} on {res['tokens']:,} tokens")
         return TrainResult(self.out_dir, self.step, val_row["loss"], val_row["ppl"], tok_s, self.elapsed,
-                           self.best["loss"], self.best["step"])
+                           self.best["loss"], self.best["step"], test)
+
+    def test_report(self) -> dict:
+        """Results on slices selection never read: the final model on the test slice, the dev-selected
+        model (``keep_best``) on the test slice, and the final model on the whole held-out stream (dev +
+        test, as the published runs reported). Each evaluation reads at most ``train.eval_tokens``."""
+        tc, block = self.run.train, self.run.model.block_size
+
+        def run_on(model, split: str) -> dict:
+            windows = validation_windows(self.corpus.split(split), block, tc.eval_tokens)
+            return {**evaluate(model, windows, tc.eval_batch_size, self.device, self.autocast), "split": split}
+
+        report = {"test_final": {**run_on(self.model, "test"), "step": self.step}}
+        if tc.keep_best and (self.out_dir / BEST).is_dir():
+            best = load_model(self.out_dir / BEST, device=self.device)[0]
+            report["test_dev_selected"] = {**run_on(best, "test"), "step": self.best["step"]}
+        report["heldout_final"] = {**run_on(self.model, "heldout"), "step": self.step}
+        return report
 
     def _time_final_validation(self, t_start: float) -> float:
         """Seconds to reserve at the end of a time budget: twice one timed validation, plus 2 s."""
