@@ -66,7 +66,30 @@ def cmd_presets(args) -> int:
     width = max(len(n) for n, _ in describe())
     for name, summary in describe():
         print(f"{name:<{width}}  {summary}")
+        if args.params:
+            print(f"{'':<{width}}  {_param_line(name)}")
     return 0
+
+
+def _param_line(name: str) -> str:
+    """Exact parameter count, beside the published one where the preset is sized to it."""
+    import dataclasses
+
+    import torch
+
+    from semsim.models import build_model
+    from semsim.presets import PUBLISHED_PARAMS, get_preset
+
+    cfg = get_preset(name).model
+    if getattr(cfg, "mass", None) == "logfreq":  # the mass table is a buffer: the count does not need it
+        cfg = dataclasses.replace(cfg, mass="uniform")
+    with torch.device("meta"):
+        n = build_model(cfg).num_params()
+    line = f"{n:,} parameters"
+    if name in PUBLISHED_PARAMS:
+        pub, source = PUBLISHED_PARAMS[name]
+        line += f"; published {pub:,.0f} ({source}), {100 * (n - pub) / pub:+.2f}%"
+    return line
 
 
 def cmd_train(args) -> int:
@@ -324,7 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="semsim", description="physics-inspired language models")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("presets", help="list named presets").set_defaults(fn=cmd_presets)
+    pr = sub.add_parser("presets", help="list named presets")
+    pr.add_argument("--params", action="store_true", help="also the exact parameter count beside the published one")
+    pr.set_defaults(fn=cmd_presets)
 
     t = sub.add_parser("train", help="train a model", description="train a model; extra arguments "
                        "are overrides such as train.lr=3e-4 model.n_layer=4 data.corpus=tinystories")

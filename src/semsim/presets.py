@@ -29,6 +29,20 @@ def preset(name: str, summary: str):
     return deco
 
 
+# Published parameter counts the presets are sized to (each within 0.5%, tested), with where they come from.
+PUBLISHED_PARAMS: dict[str, tuple[float, str]] = {
+    "gpt-baseline": (19_446_528, "matched attention baseline, reference implementation"),
+    "splm-multixi": (16_539_912, "multi-ξ SPLM, reference implementation (paper: 16.5M)"),
+    "parflm-multixi": (16_583_635, "reference run summary of the multi-ξ PARF scale-up, MLP V_θ, v_depth 3"),
+    "parflm-multixi-sq3": (17_335_568, "PARFLM-SQ3, paper"),
+    "fock-parflm-sq3": (17.4e6, "Fock-PARFLM v2.1, paper"),
+    "gpt-shakespeare": (8.05e6, "paper, Tiny Shakespeare matched attention"),
+    "splm-shakespeare": (7.12e6, "paper, Tiny Shakespeare SPLM"),
+    "parf-shakespeare": (6.54e6, "paper, PARF structural cell"),
+    "hybrid-shakespeare": (7_916_163, "reference, AAAASSSS at v_hidden 512"),
+}
+
+
 def preset_names() -> list[str]:
     return sorted(_PRESETS)
 
@@ -158,6 +172,55 @@ def _fock_tiny() -> RunConfig:
 def _hybrid_tiny() -> RunConfig:
     return RunConfig(HybridConfig(block_size=64, d_model=64, n_layer=2, hidden=128, context="ema",
                                   schedule="AASS", n_head=4), _tiny_train(), DataConfig())
+
+
+# ---------------------------------------------------------------------------- the paper's Tiny Shakespeare runs
+# d = 128, 8 layers, 128-token windows with a 256-row position table; 4,000 steps of 16 × 128, AdamW 5e-4
+# cosine, 200 warm-up, weight decay 0.01, clip 1.0; the last 5% of the GPT-2 token stream held out
+# (321,124 train / 16,901 held-out tokens), split into a dev slice (validation, keep_best) and a test slice.
+SHAKESPEARE_POSITIONS = 256
+
+
+def _shakespeare_train() -> TrainConfig:
+    return TrainConfig(steps=4000, batch_size=16, lr=5e-4, warmup_steps=200, weight_decay=0.01, grad_clip=1.0,
+                       eval_interval=200, keep_best=True, eval_tokens=65536, ckpt_interval=1000)
+
+
+def _shakespeare_data() -> DataConfig:
+    return DataConfig(corpus="tinyshakespeare", val_fraction=0.05)
+
+
+def _shakespeare_splm(cls=SPLMConfig, **kw):
+    base = dict(block_size=128, n_positions=SHAKESPEARE_POSITIONS, d_model=128, n_layer=8, hidden=512, depth=3,
+                context="cummean", gamma=0.30, mass="logfreq", layer_norm=True)
+    return cls(**{**base, **kw})
+
+
+@preset("gpt-shakespeare", "paper's matched attention baseline: d=128, 8 layers, 4 heads, MLP×4, block 128 (~8.05M)")
+def _gpt_shakespeare() -> RunConfig:
+    model = GPTConfig(block_size=128, n_positions=SHAKESPEARE_POSITIONS, d_model=128, n_layer=8, n_head=4, mlp_ratio=4)
+    return RunConfig(model, _shakespeare_train(), _shakespeare_data())
+
+
+@preset("splm-shakespeare", "paper's SPLM: cumulative-mean ξ, V_θ 512×3 hidden, γ=0.30 fixed, logfreq mass, "
+        "LayerNorm after each step (~7.12M)")
+def _splm_shakespeare() -> RunConfig:
+    return RunConfig(_shakespeare_splm(), _shakespeare_train(), _shakespeare_data())
+
+
+@preset("parf-shakespeare", "paper's PARF structural cell: the SPLM with V_θ 128×3 hidden and a structural V_φ "
+        "over every earlier token (k = block), learned γ (~6.54M)")
+def _parf_shakespeare() -> RunConfig:
+    model = _shakespeare_splm(PARFLMConfig, hidden=128, learn_gamma=True, pair_k=128, pair_variant="structural",
+                              pair_score_dim=16, pair_type_dim=16, pair_angle_dim=16, pair_hidden=32)
+    return RunConfig(model, _shakespeare_train(), _shakespeare_data())
+
+
+@preset("hybrid-shakespeare", "paper's layer-schedule hybrid AAAASSSS at the Shakespeare shape (set "
+        "model.schedule=SASASASA, SSAAAASS, …; n_layer = the number of S)")
+def _hybrid_shakespeare() -> RunConfig:
+    model = _shakespeare_splm(HybridConfig, schedule="AAAASSSS", n_layer=4, n_head=4, mlp_ratio=4)
+    return RunConfig(model, _shakespeare_train(), _shakespeare_data())
 
 
 @preset("demo", "the README's main job: a small Multi-ξ SPLM on Tiny Shakespeare, a few CPU minutes")
