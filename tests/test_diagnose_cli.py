@@ -45,7 +45,9 @@ def test_diagnose_all_on_an_splm(tmp_path, capsys, data_dir):
     sep = json.loads((out / "separator.json").read_text())
     assert len(sep["r2"]) == 4 - 1 and "oracle" in sep
     att = json.loads((out / "attractors.json").read_text())
-    assert att["prompts"][0]["method"] == "explicit" and att["prompts"][0]["n_attractors"] == 8
+    first = att["prompts"][0]
+    assert first["method"].startswith("minima of V_θ") and first["n_attractors"] >= 1
+    assert len(first["centres"]["points"]) == 8 and "not necessarily the mixture's" in first["centres"]["what"]
 
 
 def test_diagnose_stp_on_hf_and_splm_only_errors(hf_gpt2, tmp_path, capsys, data_dir):

@@ -44,30 +44,43 @@ def descend(model, xi: torch.Tensor, starts: torch.Tensor, steps: int = 1500, lr
 @torch.no_grad()
 def attractors(model, idx: torch.Tensor, n_starts: int = 256, steps: int = 1500, radius: float | None = None,
                top_tokens: int = 5, decode=None, progress: bool = False) -> dict:
-    """Attractors seen by the last token of the prompt ``idx`` (1, T) at the final layer."""
+    """Attractors seen by the last token of the prompt ``idx`` (1, T) at the final layer.
+
+    ``attractors`` are always the potential's minima, found by projected descent and clustered. For the
+    SQ wells, ``centres`` also lists the wells' centres μ_k(ξ): each is its own well's minimum, but not
+    a minimum of the mixture where wells overlap; the descent starts from them as well as at random."""
     E = model.wte.weight
-    if hasattr(model.potential, "centres"):  # SQ wells: the centres are explicit, no search needed
+    h_last = model(idx, return_extras=True).extras["hidden"][-1]
+    xi = model.context(h_last)[:, -1]  # (1, D_ξ)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    scale = h_last.std().item()
+    starts = (torch.randn(n_starts, h_last.shape[-1], generator=g) * scale).to(h_last)
+    out = {}
+
+    def rows_for(points: torch.Tensor, weights, V) -> list[dict]:
+        nearest = (points.to(E.dtype) @ E.T).topk(top_tokens, dim=-1).indices.cpu()
+        rows = []
+        for i in range(points.shape[0]):
+            ids = nearest[i].tolist()
+            rows.append({"weight": float(weights[i]), "V": float(V[i]), "nearest_ids": ids,
+                         "nearest_tokens": [decode([t]) for t in ids] if decode else None})
+        return rows
+
+    if hasattr(model.potential, "centres"):  # SQ wells: the centres are explicit
         read = model.attractors(idx)
-        points, weights, xi = read["centres"][0, -1], read["weights"][0, -1], read["context"][:, -1]
-        V = model.potential.energy(xi.expand(points.shape[0], -1), points)
-        method = "explicit"
-    else:
-        h_last = model(idx, return_extras=True).extras["hidden"][-1]
-        xi = model.context(h_last)[:, -1]  # (1, D_ξ)
-        g = torch.Generator(device="cpu").manual_seed(0)
-        scale = h_last.std().item()
-        starts = (torch.randn(n_starts, h_last.shape[-1], generator=g) * scale).to(h_last.device)
-        hmin, Vmin = descend(model, xi, starts, steps, progress=progress)
-        radius = radius or 0.25 * h_last.norm(dim=-1).mean().item()  # a quarter of the typical |h|
-        clusters = _cluster(hmin.float().cpu(), radius)
-        points = torch.stack([c for c, _ in clusters]).to(h_last.device)
-        weights = torch.tensor([n / n_starts for _, n in clusters])
-        V = model.potential.energy(xi.expand(points.shape[0], -1), points.to(xi.dtype))
-        method = f"gradient descent, {n_starts} starts × {steps} steps, clustered at radius {radius:.3g}"
-    nearest = (points.to(E.dtype) @ E.T).topk(top_tokens, dim=-1).indices.cpu()
-    rows = []
-    for i in range(points.shape[0]):
-        ids = nearest[i].tolist()
-        rows.append({"weight": float(weights[i]), "V": float(V[i]), "nearest_ids": ids,
-                     "nearest_tokens": [decode([t]) for t in ids] if decode else None})
-    return {"method": method, "n_attractors": len(rows), "attractors": rows}
+        mu, w = read["centres"][0, -1], read["weights"][0, -1]
+        V_mu = model.potential.energy(xi.expand(mu.shape[0], -1), mu)
+        out["centres"] = {"what": "well centres μ_k(ξ), weights = the wells' responsibilities there; "
+                          "each is its own well's minimum, not necessarily the mixture's",
+                          "points": rows_for(mu, w, V_mu)}
+        starts = torch.cat([mu.to(starts), starts])
+    hmin, _ = descend(model, xi, starts, steps, progress=progress)
+    radius = radius or 0.25 * h_last.norm(dim=-1).mean().item()  # a quarter of the typical |h|
+    clusters = _cluster(hmin.float().cpu(), radius)
+    points = torch.stack([c for c, _ in clusters]).to(h_last.device)
+    weights = torch.tensor([n / len(starts) for _, n in clusters])
+    V = model.potential.energy(xi.expand(points.shape[0], -1), points.to(xi.dtype))
+    rows = rows_for(points, weights, V)
+    method = (f"minima of V_θ(ξ, ·) by projected gradient descent, {len(starts)} starts × {steps} steps, "
+              f"clustered at radius {radius:.3g}; weight = share of starts")
+    return {"method": method, "n_attractors": len(rows), "attractors": rows, **out}
