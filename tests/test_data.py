@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from semsim.config import DataConfig
-from semsim.data import BatchSampler, gpt2_tokenizer, prepare_corpus, validation_windows
+from semsim.data import EOT_ID, BatchSampler, gpt2_tokenizer, prepare_corpus, validation_windows
 from semsim.data.corpus import unigram_surprisal
 from semsim.errors import SemsimError
 
@@ -122,3 +122,77 @@ def test_validation_windows_are_fixed_and_disjoint(shakespeare):
 def test_surprisal_smoothing():
     s = unigram_surprisal(np.array([0, 0, 1], dtype=np.uint16), vocab_size=4)
     assert np.allclose(np.exp(-s), [3 / 7, 2 / 7, 1 / 7, 1 / 7])
+
+
+# ----------------------------------------------------------------------------- TinyStories, as published
+_STORIES = ["Once upon a time, there was a cat.", "Tom had a red ball. He liked it!", "The end is near ",
+            "  She said: \"hello\"\n\nand ran.", "Lily saw 3 birds.", "Sam's dog was big.", "Ben ran home."]
+_VALID = ["A small bird sang.", "The sun was hot, so they swam."]
+
+
+def _write_layout(root, layout: str) -> None:
+    root.mkdir(parents=True)
+    if layout == "txt":
+        for name, stories in (("train.txt", _STORIES), ("valid.txt", _VALID)):
+            (root / name).write_text("".join(f"{s}\n<|endoftext|>\n" for s in stories))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        (root / "data").mkdir()
+        half = len(_STORIES) // 2  # two training shards, read in name order
+        pq.write_table(pa.table({"text": _STORIES[:half]}), root / "data/train-00000-of-00002.parquet")
+        pq.write_table(pa.table({"text": _STORIES[half:], "id": list(range(len(_STORIES) - half))}),
+                       root / "data/train-00001-of-00002.parquet")
+        pq.write_table(pa.table({"text": _VALID}), root / "data/validation-00000-of-00001.parquet")
+
+
+@pytest.mark.parametrize("layout", ["txt", "parquet"])
+def test_tinystories_follows_the_published_pipeline(tmp_path, data_dir, layout):
+    """Stories joined with "\\n\\n" (no <|endoftext|> tokens), GPT-2 BPE, the training stream capped at its
+    first N tokens, validation from the separate split — in both layouts the reference read."""
+    import shutil
+
+    from semsim.data.corpus import _joined_tokens
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir / "gpt2", data / "gpt2")
+    _write_layout(data / "tinystories", layout)
+    enc = gpt2_tokenizer(str(data))
+    stories = [s.strip("\n") for s in _STORIES] if layout == "txt" else _STORIES
+    whole = enc.encode_ordinary("\n\n".join(stories))
+    cap = len(whole) - 7
+    c = prepare_corpus(DataConfig(corpus="tinystories", data_dir=str(data), cache_dir=str(tmp_path / "c"),
+                                  train_token_cap=cap), log=lambda m: None)
+    assert c.train.tolist() == whole[:cap]
+    assert c.heldout.tolist() == enc.encode_ordinary("\n\n".join(_VALID))
+    assert EOT_ID not in c.train.tolist() and c.manifest["documents"] == "joined with '\\n\\n'"
+    # chunked encoding equals encoding the whole text, also where a story ends in whitespace
+    for chunk in (1, 2, 3):
+        assert _joined_tokens(iter(stories), "\n\n", enc, None, chunk).tolist() == whole
+
+
+def test_parquet_without_a_text_column_is_refused(tmp_path, data_dir):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    shutil.copytree(data_dir / "gpt2", data / "gpt2")
+    (data / "tinystories").mkdir()
+    pq.write_table(pa.table({"story": ["x"]}), data / "tinystories/train-0.parquet")
+    pq.write_table(pa.table({"story": ["y"]}), data / "tinystories/validation-0.parquet")
+    with pytest.raises(SemsimError, match="no `text` column"):
+        prepare_corpus(DataConfig(corpus="tinystories", data_dir=str(data), cache_dir=str(tmp_path / "c")),
+                       log=lambda m: None)
+
+
+# ----------------------------------------------------------------------------- held-out slices
+def test_dev_and_test_slices_are_disjoint_halves_of_the_held_out_stream(shakespeare):
+    h, dev, test = shakespeare.heldout, shakespeare.dev, shakespeare.test
+    assert len(dev) + len(test) == len(h) and abs(len(dev) - len(test)) <= 1
+    assert np.array_equal(np.concatenate([dev, test]), h)
+    assert np.array_equal(shakespeare.split("heldout"), h)
+    with pytest.raises(SemsimError, match="unknown split"):
+        shakespeare.split("val")

@@ -28,7 +28,7 @@ from semsim.config import DataConfig
 from semsim.data.tokenizer import EOT_ID, EOT_TOKEN, VOCAB_SIZE, gpt2_tokenizer
 from semsim.errors import SemsimError
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: TinyStories joined with "\n\n" as published (was EOT-separated)
 
 
 def resolve_data_dir(cfg: DataConfig) -> Path:
@@ -94,11 +94,27 @@ class Corpus:
 # ----------------------------------------------------------------------------- sources
 @dataclass
 class _Source:
-    """Where a corpus's text comes from: a train file and optionally a separate validation file."""
+    """Where a corpus's text comes from: train files and optionally separate validation files."""
 
-    train: Path
-    val: Path | None  # None: the last val_fraction of the train stream is validation
-    split_docs: bool  # documents separated by <|endoftext|> lines
+    train: list[Path]
+    val: list[Path] | None  # None: the last val_fraction of the train stream is held out
+    split_docs: bool  # .txt: documents separated by <|endoftext|> lines (.parquet: one per row of `text`)
+    # documents joined by this text, with no <|endoftext|> token (the published TinyStories pipeline);
+    # None: <|endoftext|> after every document
+    join: str | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        return self.train + (self.val or [])
+
+
+def _tinystories_files(root: Path) -> tuple[list[Path], list[Path]] | None:
+    """The two layouts the published runs read: train.txt + valid.txt (stories between <|endoftext|>
+    lines), or parquet shards with a `text` column named train-*.parquet / validation-*.parquet."""
+    if (root / "train.txt").is_file():
+        return [root / "train.txt"], [root / "valid.txt"] if (root / "valid.txt").is_file() else []
+    train, val = sorted(root.rglob("train-*.parquet")), sorted(root.rglob("validation-*.parquet"))
+    return (train, val) if train else None
 
 
 def _locate(cfg: DataConfig) -> tuple[str, _Source]:
@@ -108,21 +124,26 @@ def _locate(cfg: DataConfig) -> tuple[str, _Source]:
         path = data_dir / "tinyshakespeare" / "input.txt"
         if not path.is_file():  # the copy shipped inside semsim
             path = asset_path("tinyshakespeare/input.txt")
-        return name, _Source(path, None, split_docs=False)
+        return name, _Source([path], None, split_docs=False)
     if name == "tinystories":
         root = data_dir / "tinystories"
-        train, val = root / "train.txt", root / "valid.txt"
-        if not train.is_file():
+        found = _tinystories_files(root)
+        if found is None:
             train, val = _tinystories_from_hub(resolve_cache_dir(cfg) / "raw" / "tinystories", root)
-        return name, _Source(train, val if val.is_file() else None, split_docs=True)
+            found = [train], [val]
+        train, val = found
+        if not val:
+            raise SemsimError(f"TinyStories at {root} has training stories but no validation split "
+                              "(valid.txt or validation-*.parquet)")
+        return name, _Source(train, val, split_docs=True, join="\n\n")
     path = Path(name).expanduser()
     if path.is_dir():  # a folder with train.txt [+ valid.txt]
         train, val = path / "train.txt", path / "valid.txt"
         if not train.is_file():
             raise SemsimError(f"corpus folder {path} has no train.txt")
-        return path.name, _Source(train, val if val.is_file() else None, split_docs=True)
+        return path.name, _Source([train], [val] if val.is_file() else None, split_docs=True)
     if path.is_file():
-        return path.stem, _Source(path, None, split_docs=True)
+        return path.stem, _Source([path], None, split_docs=True)
     raise SemsimError(
         f"unknown corpus {name!r}: use tinyshakespeare, tinystories, a .txt file or a folder "
         "with train.txt/valid.txt"
@@ -140,8 +161,8 @@ def _tinystories_from_hub(cache: Path, local_root: Path) -> tuple[Path, Path]:
         ds = datasets.load_dataset("roneneldan/TinyStories")
     except Exception as e:
         raise SemsimError(
-            f"TinyStories not found at {local_root}/train.txt and the hub download failed "
-            f"({e.__class__.__name__}); put train.txt/valid.txt there"
+            f"TinyStories not found at {local_root} (train.txt + valid.txt, or train-*.parquet + "
+            f"validation-*.parquet) and the hub download failed ({e.__class__.__name__}); put them there"
         ) from None
     cache.mkdir(parents=True, exist_ok=True)
     for split, path in (("train", train), ("validation", val)):
@@ -152,11 +173,34 @@ def _tinystories_from_hub(cache: Path, local_root: Path) -> tuple[Path, Path]:
 
 
 # ----------------------------------------------------------------------------- preparation
-def _documents(path: Path, split_docs: bool) -> Iterator[str]:
-    """Stream documents: whole file, or text between ``<|endoftext|>`` lines."""
-    if not split_docs:
-        yield path.read_text(encoding="utf-8")
-        return
+def _documents(paths: list[Path], split_docs: bool) -> Iterator[str]:
+    """Stream documents: each .parquet row's `text`; for text files, the whole file or the text
+    between ``<|endoftext|>`` lines."""
+    for path in paths:
+        if path.suffix == ".parquet":
+            yield from _parquet_texts(path)
+        elif not split_docs:
+            yield path.read_text(encoding="utf-8")
+        else:
+            yield from _eot_separated(path)
+
+
+def _parquet_texts(path: Path) -> Iterator[str]:
+    try:
+        import pyarrow.parquet as pq  # optional dependency (pip install semsim[parquet])
+    except ImportError:
+        raise SemsimError(f"reading {path} needs pyarrow (pip install pyarrow)") from None
+    try:
+        f = pq.ParquetFile(path)
+        if "text" not in f.schema_arrow.names:
+            raise SemsimError(f"{path} has no `text` column (columns: {', '.join(f.schema_arrow.names)})")
+        for batch in f.iter_batches(columns=["text"], batch_size=4096):
+            yield from (t for t in batch.column(0).to_pylist() if t is not None)
+    except (OSError, ValueError) as e:  # pyarrow's errors derive from these
+        raise SemsimError(f"{path} is not a readable parquet file ({str(e).splitlines()[0][:160]})") from None
+
+
+def _eot_separated(path: Path) -> Iterator[str]:
     buf: list[str] = []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -170,9 +214,14 @@ def _documents(path: Path, split_docs: bool) -> Iterator[str]:
         yield "".join(buf).strip("\n")
 
 
-def _tokenize(path: Path, split_docs: bool, data_dir: Path, cap: int | None) -> np.ndarray:
-    """Token stream with EOT after every document; stops early once ``cap`` tokens are reached."""
+def _tokenize(src: _Source, paths: list[Path], data_dir: Path, cap: int | None, chunk_docs: int = 2048) -> np.ndarray:
+    """The token stream of ``paths``: documents joined by ``src.join``, or each followed by EOT. Stops
+    early once ``cap`` tokens are reached."""
     enc = gpt2_tokenizer(str(data_dir))
+    docs = _documents(paths, src.split_docs)
+    if src.join is not None:
+        tokens = _joined_tokens(docs, src.join, enc, cap, chunk_docs)
+        return tokens[:cap] if cap is not None else tokens
     out: list[np.ndarray] = []
     total = 0
     batch: list[str] = []
@@ -186,16 +235,42 @@ def _tokenize(path: Path, split_docs: bool, data_dir: Path, cap: int | None) -> 
         batch = []
         return cap is not None and total >= cap
 
-    for doc in _documents(path, split_docs):
+    for doc in docs:
         batch.append(doc)
-        if len(batch) >= 2048 and flush():
+        if len(batch) >= chunk_docs and flush():
             break
     else:
         flush()
     tokens = np.concatenate(out) if out else np.zeros(0, dtype=np.uint16)
-    if not split_docs and len(tokens):  # a single-document corpus needs no trailing separator
+    if not src.split_docs and len(tokens):  # a single-document corpus needs no trailing separator
         tokens = tokens[:-1]
     return tokens[:cap] if cap is not None else tokens
+
+
+def _joined_tokens(docs: Iterator[str], sep: str, enc, cap: int | None, chunk_docs: int) -> np.ndarray:
+    """Tokens of ``sep.join(docs)``, encoded a chunk of documents at a time. Equal to encoding the whole
+    text: a chunk ends only after a document whose last character is not whitespace, and GPT-2's
+    pre-tokeniser always splits between such a character and the whitespace of ``sep``."""
+    out: list[np.ndarray] = []
+    total, chunk, first = 0, [], True
+
+    def flush() -> None:
+        nonlocal total, chunk, first
+        text = ("" if first else sep) + sep.join(chunk)
+        ids = np.asarray(enc.encode_ordinary(text), dtype=np.uint16)
+        out.append(ids)
+        total, chunk, first = total + len(ids), [], False
+
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) >= chunk_docs and doc and not doc[-1].isspace():
+            flush()
+            if cap is not None and total >= cap:
+                break
+    else:
+        if chunk:
+            flush()
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.uint16)
 
 
 def unigram_surprisal(tokens: np.ndarray, vocab_size: int = VOCAB_SIZE, alpha: float = 1.0) -> np.ndarray:
@@ -213,8 +288,7 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
     if src.val is None:
         slug += f"-vf{cfg.val_fraction:g}"
     root = resolve_cache_dir(cfg) / slug
-    sources = [src.train] + ([src.val] if src.val else [])
-    hashes = [{"path": str(p.resolve()), "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in sources]
+    hashes = [{"path": str(p.resolve()), "sha256": file_sha256(p), "bytes": p.stat().st_size} for p in src.files]
     manifest_path = root / "manifest.json"
     if manifest_path.is_file() and not force:
         try:
@@ -227,20 +301,20 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
             pass  # unreadable manifest: rebuild
 
     t0 = time.time()
-    log(f"preparing corpus {name} from {src.train} ...")
+    log(f"preparing corpus {name} from {', '.join(map(str, src.train[:3]))}{' …' if len(src.train) > 3 else ''} ...")
     if src.val is None:
-        stream = _tokenize(src.train, src.split_docs, data_dir, None)
+        stream = _tokenize(src, src.train, data_dir, None)
         n_val = int(round(len(stream) * cfg.val_fraction))
         train, val = stream[: len(stream) - n_val], stream[len(stream) - n_val :]
         if cfg.train_token_cap is not None:
             train = train[: cfg.train_token_cap]
     else:
-        train = _tokenize(src.train, src.split_docs, data_dir, cfg.train_token_cap)
-        val = _tokenize(src.val, src.split_docs, data_dir, None)
+        train = _tokenize(src, src.train, data_dir, cfg.train_token_cap)
+        val = _tokenize(src, src.val, data_dir, None)
     if len(train) == 0 or len(val) == 0:
         raise SemsimError(
             f"corpus {name} is empty after tokenisation (train {len(train)} tokens, val {len(val)}); "
-            f"check {src.train}"
+            f"check {src.train[0]}"
         )
 
     tmp = root.with_name(root.name + ".tmp")
@@ -258,6 +332,7 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
         "val_tokens": int(len(val)),
         "train_token_cap": cfg.train_token_cap,
         "val_split": "file" if src.val else f"last {cfg.val_fraction:g} of the stream",
+        "documents": f"joined with {src.join!r}" if src.join is not None else "<|endoftext|> after each",
         "dtype": "uint16",
         "surprisal": "-log((count+1)/(N+V)) over train.bin",
         "seconds": round(time.time() - t0, 2),
