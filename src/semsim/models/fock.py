@@ -98,5 +98,5 @@ class FockPARFLM(PARFLM):
         k, u = self.W_k(hs), self.W_v(hs)
         match = torch.sigmoid((self.W_q(h) * k).sum(-1) / math.sqrt(k.shape[-1]))
         f = (weight * match).unsqueeze(-1) * self.W_o(u)
-        forces["fock"] = (f, (f * v).sum(-1))  # exchange power, logged apart from conservative terms
+        forces["fock"] = f  # not the gradient of any energy: its work is booked apart
         return forces

@@ -58,9 +58,9 @@ class PARFLM(SPLM):
         # the temperature is a tensor: no graph break
         idx, w, _ = self.pair.select(h, self.gumbel_tau, noise=self.training, past=past, t0=t0)
         if self.config.force == "autograd":
-            f, U = autograd_force(lambda x: self.pair.energy(x, idx, w, layer, past), h)
+            f, _ = autograd_force(lambda x: self.pair.energy(x, idx, w, layer, past), h)
         else:
-            f, U = self.pair.force(h, idx, w, layer, past)
-        forces["pair"] = (f, U)
+            f, _ = self.pair.force(h, idx, w, layer, past)
+        forces["pair"] = f
         return forces
 

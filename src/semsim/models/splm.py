@@ -225,7 +225,7 @@ class SPLM(LanguageModel):
         past, t0 = h.detach(), 0
         if state is not None and self.reads_past_states:
             past, t0 = state.past_states(layer, h.detach()), state.pos
-        for name, (f_extra, _) in self.interaction_forces(h, v, layer, past, t0).items():
+        for name, f_extra in self.interaction_forces(h, v, layer, past, t0).items():
             f = f + f_extra  # f = f_θ + f_φ + f_fock
             others[name] = f_extra
         step = damped_euler_step(h, v, f, m, self.config.dt, self.gamma)
@@ -251,8 +251,8 @@ class SPLM(LanguageModel):
 
     def interaction_forces(
         self, h: torch.Tensor, v: torch.Tensor, layer: int, past: torch.Tensor, t0: int = 0
-    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-        """Extra forces beside f_θ, by name: (force (B, T, d), per-token energy or power (B, T)).
+    ) -> dict[str, torch.Tensor]:
+        """Extra forces beside f_θ, by name, each (B, T, d); the energy book carries each one's work.
 
         ``past`` (B, t0 + T, d) holds the detached states of every position so far at this step, the
         T current ones last; ``t0`` is the absolute position of h's first token."""
