@@ -17,6 +17,18 @@ import torch
 from semsim.geometry.sphere import exp_map, project_tangent, transport_along
 
 
+def langevin_step(x: torch.Tensor, v: torch.Tensor, grad: torch.Tensor, dt: float, friction: float,
+                  temperature: float = 0.0, generator: torch.Generator | None = None):
+    """One step from (x, v) given grad E(x): (x, v) after it. Differentiable (models unroll it)."""
+    v = v - dt * grad - dt * friction * v
+    if temperature > 0:
+        xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        v = v + (2 * friction * temperature * dt) ** 0.5 * project_tangent(x, xi)
+    step = dt * v
+    x_new = exp_map(x, step)
+    return x_new, project_tangent(x_new, transport_along(x, step) / dt)  # drop rounding's normal part
+
+
 @torch.no_grad()
 def sphere_langevin(x: torch.Tensor, grad_fn: Callable[[torch.Tensor], torch.Tensor], steps: int = 200,
                     dt: float = 1e-3, friction: float = 0.1, temperature: float = 1.0,
@@ -25,15 +37,8 @@ def sphere_langevin(x: torch.Tensor, grad_fn: Callable[[torch.Tensor], torch.Ten
     """Run ``steps`` steps from unit vectors x (…, d); returns (x, v). ``grad_fn(x)`` is the Riemannian
     gradient of E; ``trace(step, x)`` is called after every step (e.g. to record the energy)."""
     v = torch.zeros_like(x) if v is None else project_tangent(x, v)
-    noise_scale = (2 * friction * temperature * dt) ** 0.5
     for i in range(steps):
-        v = v - dt * grad_fn(x) - dt * friction * v
-        if temperature > 0:
-            xi = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-            v = v + noise_scale * project_tangent(x, xi)
-        step = dt * v
-        x, v = exp_map(x, step), transport_along(x, step) / dt
-        v = project_tangent(x, v)  # remove rounding's normal component
+        x, v = langevin_step(x, v, grad_fn(x), dt, friction, temperature, generator)
         if trace is not None:
             trace(i, x)
     return x, v
