@@ -1,6 +1,7 @@
 """Hypersphere geometry, splat energies and Langevin sampling: closed forms against autograd, the
 sampler against the distribution it must sample."""
 
+import json
 import math
 
 import pytest
@@ -82,3 +83,63 @@ def test_langevin_samples_the_von_mises_fisher_distribution():
     settled, _ = sphere_langevin(x0[:64], lambda x: store.grad(x)[0], steps=1000, dt=0.05, friction=2.0,
                                  temperature=0.0)
     assert ((settled @ mu) > 1 - 1e-6).all()
+
+
+# ----------------------------------------------------------------------------- the model family
+def _tiny_ebm():
+    from conftest import make_model
+    from semsim.presets import get_preset
+
+    torch.manual_seed(0)
+    return make_model(get_preset("sphere-ebm-tiny").model)
+
+
+def test_sphere_ebm_is_causal_and_settles_on_the_sphere():
+    from semsim.diagnostics import causal_probe
+    from semsim.models.sphere_ebm import causal_window_means
+
+    model = _tiny_ebm()
+    res = causal_probe(model, seq_len=16)
+    assert res["passed"] and res["min_effect_at_or_after_t"] > 0, res
+    e = torch.randn(2, 9, 3, dtype=torch.float64)
+    means = causal_window_means(e, 4)
+    for t in range(9):
+        assert torch.allclose(means[:, t], e[:, max(0, t - 3): t + 1].mean(1))
+    q, settled = model(torch.randint(0, 50257, (2, 12)), return_extras=True).extras["hidden"]
+    assert torch.allclose(settled.norm(dim=-1), torch.ones(2, 12), atol=1e-5)
+    # settling lowers the energy it flows on (splats + the pull back to q)
+    c = model.config
+
+    def total(x):
+        return model.splats.energy(x, c.temperature) - c.pull * (x * q).sum(-1)
+
+    with torch.no_grad():
+        far, _ = model.settle(q, steps=40)
+    assert (total(far) <= total(q) + 1e-5).all()
+
+
+def test_sphere_ebm_trains_on_shakespeare(tmp_path, data_dir):
+    """The tiny preset learns: its validation loss falls well below the uniform model's ln V."""
+    from semsim.presets import get_preset
+    from semsim.training.trainer import Trainer
+
+    run = get_preset("sphere-ebm-tiny")
+    run.override(["train.steps=60", "train.eval_interval=0", "train.batch_size=8", "train.eval_tokens=4096",
+                  "train.progress=false"])
+    result = Trainer(run, tmp_path, log=lambda m: None).fit()
+    assert result.val_loss < math.log(50257) - 3.0, result.val_loss  # ln V = 10.82
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train = [r["loss"] for r in rows if r["split"] == "train"]
+    assert train[-1] < train[0] - 2.0
+
+
+def test_bad_sphere_ebm_configs_are_one_line_errors():
+    from semsim.errors import SemsimError
+    from semsim.presets import get_preset
+
+    for bad, match in ((["model.kappa_min=60"], "κ bounds inverted"), (["model.k=1000"], "≤ model.splats"),
+                       (["model.top_experts=5"], "≤ model.experts"), (["model.dsm_sigmas=[0.1, -1]"], "each > 0")):
+        run = get_preset("sphere-ebm-tiny")
+        run.override(bad)
+        with pytest.raises(SemsimError, match=match):
+            run.check()

@@ -16,6 +16,7 @@ from semsim.models.fock import FockConfig
 from semsim.models.gpt import GPTConfig
 from semsim.models.hybrid import HybridConfig
 from semsim.models.parflm import PARFLMConfig
+from semsim.models.sphere_ebm import SphereEBMConfig
 from semsim.models.splm import SPLMConfig
 
 _PRESETS: dict[str, tuple[str, Callable[[], RunConfig]]] = {}
@@ -172,6 +173,20 @@ def _fock_tiny() -> RunConfig:
 def _hybrid_tiny() -> RunConfig:
     return RunConfig(HybridConfig(block_size=64, d_model=64, n_layer=2, hidden=128, context="ema",
                                   schedule="AASS", n_head=4), _tiny_train(), DataConfig())
+
+
+# ---------------------------------------------------------------------------- hypersphere energy model
+@preset("sphere-ebm", "hypersphere EBM: 640-d sphere, 5,000 splats (k=64), 3-scale causal encoder, top-2 of 4 "
+        "experts; AdamW 1e-4 (design under construction: no splat curriculum or consolidation yet)")
+def _sphere_ebm() -> RunConfig:
+    return RunConfig(SphereEBMConfig(), dataclasses.replace(_published_train(), lr=1e-4), _tinystories())
+
+
+@preset("sphere-ebm-tiny", "tiny hypersphere EBM for tests")
+def _sphere_ebm_tiny() -> RunConfig:
+    model = SphereEBMConfig(block_size=64, d_embed=64, latent=32, scales=(4, 16, 64), splats=256, k=16,
+                            expert_hidden=128)
+    return RunConfig(model, _tiny_train(), DataConfig())
 
 
 # ---------------------------------------------------------------------------- the paper's Tiny Shakespeare runs
