@@ -131,6 +131,9 @@ def test_sphere_ebm_trains_on_shakespeare(tmp_path, data_dir):
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     train = [r["loss"] for r in rows if r["split"] == "train"]
     assert train[-1] < train[0] - 2.0
+    monitor = [r for r in rows if r["split"] == "val"][-1]["monitor"]
+    assert 0 < monitor["active_splats"] <= run.model.splats and monitor["mean_splat_age"] >= 0
+    assert monitor["dsm"] > 0 and math.isfinite(monitor["splat_energy"])
 
 
 def test_bad_sphere_ebm_configs_are_one_line_errors():

@@ -10,8 +10,9 @@ Training adds denoising score matching of the splat energy at the queries, on th
 level σ, x̃ = exp_q(σ·P_q ε) and the model score −grad E_s(x̃)/T is regressed on log_x̃(q)/σ² (the
 small-noise score of the wrapped Gaussian), weighted by σ²; plus the experts' load-balancing loss.
 
-Not built yet (see the project's issue): the splat-capacity curriculum, merging and pruning by a
-criticality measure, and the monitoring and diagnose verbs of this family.
+Validation rows carry a ``monitor`` block: mean splat energy, the DSM loss, active splats (usage above
+1e-3; usage decays by 0.99 a training step) and their mean age in steps. Not built yet: the splat-capacity
+curriculum, merging and pruning by a criticality measure, warnings on those trends, diagnose verbs.
 """
 
 from __future__ import annotations
@@ -117,22 +118,27 @@ class SphereEBM(LanguageModel):
         return F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=-1)  # the sphere in ≥ fp32
 
     def settle(self, q: torch.Tensor, steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Deterministic damped flow of E from q: (settled x, splat energy there)."""
+        """Deterministic damped flow of E from q: (settled x, splat energy there). In training, the
+        splats' usage (responsibility received at the settled points) and age are recorded."""
         c = self.config
         x, v = q, torch.zeros_like(q)
         for _ in range(c.settle_steps if steps is None else steps):
             g, _, _, _ = self.splats.grad(x, c.temperature)
             g = g - c.pull * project_tangent(x, q)  # the compositional pull's gradient
             x, v = langevin_step(x, v, g, c.settle_dt, c.settle_friction)
-        return x, self.splats.energy(x, c.temperature)
+        _, E, w, idx = self.splats.grad(x, c.temperature)
+        if self.training:
+            self.splats.record_use(w.detach(), idx)
+        return x, E
 
-    def dsm_loss(self, q: torch.Tensor) -> torch.Tensor:
+    def dsm_loss(self, q: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Denoising score matching of E_s at the (detached) queries, over the noise levels."""
         c = self.config
         q = q.detach()
         total = q.new_zeros(())
         for sigma in c.dsm_sigmas:
-            noisy = exp_map(q, sigma * project_tangent(q, torch.randn_like(q)))
+            noise = torch.randn(q.shape, generator=generator, dtype=q.dtype, device=q.device)
+            noisy = exp_map(q, sigma * project_tangent(q, noise))
             target = log_map(noisy, q) / sigma**2
             score = -self.splats.grad(noisy, c.temperature)[0] / c.temperature
             total = total + sigma**2 * (score - target).pow(2).sum(-1).mean()
@@ -149,5 +155,10 @@ class SphereEBM(LanguageModel):
             aux = c.dsm_weight * self.dsm_loss(q) + c.balance_weight * balance
         extras = {}
         if return_extras:
-            extras = {"hidden": [q, settled], "splat_energy": E.detach()}
+            with torch.no_grad():
+                splats = self.splats
+                extras = {"hidden": [q, settled], "splat_energy": E.detach(), "monitor": {
+                    # its own noise stream: monitoring must not move the training run's random state
+                    "splat_energy": E.mean(), "dsm": self.dsm_loss(q, torch.Generator(q.device).manual_seed(0)),
+                    "active_splats": (splats.usage > 1e-3).sum(), "mean_splat_age": splats.age.mean()}}
         return logits, aux, extras

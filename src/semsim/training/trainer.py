@@ -244,6 +244,8 @@ class Trainer:
         self.model.train()
         if "energy" in extras:  # models with a Hamiltonian report their per-layer energy terms
             row["energy"] = {k: [round(x, 6) for x in v.tolist()] for k, v in extras["energy"].items()}
+        if "monitor" in extras:  # a family's own health figures (e.g. the hypersphere model's splats)
+            row["monitor"] = {k: round(float(v), 6) for k, v in extras["monitor"].items()}
         if write:
             self._write(row)
         return row
