@@ -64,14 +64,8 @@ def provenance() -> dict:
 def random_model(model_cfg):
     """A random-weight model for timing. A ``logfreq`` mass takes its surprisal table from the Tiny
     Shakespeare copy shipped with semsim (the full-size presets' TinyStories need not be present)."""
-    import torch
-
     from semsim.config import DataConfig
-    from semsim.data import prepare_corpus
+    from semsim.data.corpus import mass_context
     from semsim.models import build_model
 
-    context = {}
-    if getattr(model_cfg, "mass", None) == "logfreq":
-        corpus = prepare_corpus(DataConfig(corpus="tinyshakespeare"), log=lambda m: None)
-        context["surprisal"] = torch.from_numpy(corpus.surprisal.copy())
-    return build_model(model_cfg, **context)
+    return build_model(model_cfg, **mass_context(model_cfg, DataConfig(corpus="tinyshakespeare")))

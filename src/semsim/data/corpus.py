@@ -79,6 +79,12 @@ class Corpus:
     def _dev_len(self) -> int:
         return len(self.heldout) - int(round(len(self.heldout) * self.test_share))
 
+    def surprisal_tensor(self):
+        """The unigram surprisal table as a tensor: what a ``logfreq`` mass is built from."""
+        import torch
+
+        return torch.from_numpy(self.surprisal.copy())
+
     @classmethod
     def open(cls, root: Path, val_token_cap: int | None = None, test_share: float = 0.5) -> "Corpus":
         try:
@@ -278,6 +284,14 @@ def unigram_surprisal(tokens: np.ndarray, vocab_size: int = VOCAB_SIZE, alpha: f
     counts = np.bincount(tokens.astype(np.int64), minlength=vocab_size).astype(np.float64)
     p = (counts + alpha) / (counts.sum() + alpha * vocab_size)
     return (-np.log(p)).astype(np.float32)
+
+
+def mass_context(model_cfg, data_cfg: DataConfig) -> dict:
+    """What ``build_model`` needs beside the config: for a ``logfreq`` mass, the surprisal table of
+    ``data_cfg``'s corpus (prepared once if need be); nothing otherwise."""
+    if getattr(model_cfg, "mass", None) != "logfreq":
+        return {}
+    return {"surprisal": prepare_corpus(data_cfg, log=lambda m: None).surprisal_tensor()}
 
 
 def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:

@@ -168,12 +168,10 @@ def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
     if not folder.exists():
         if str(path_or_preset) in preset_names():  # a fresh model, built as the trainer would build it
             cfg = get_preset(str(path_or_preset))
-            context = {}
-            if getattr(cfg.model, "mass", None) == "logfreq":  # its masses come from the preset's corpus
-                from semsim.data import prepare_corpus
+            from semsim.data.corpus import mass_context
 
-                context["surprisal"] = torch.from_numpy(prepare_corpus(cfg.data, log=lambda m: None).surprisal.copy())
-            return build_model(cfg.model, **context).to(device), cfg
+            # a logfreq mass takes its table from the preset's corpus
+            return build_model(cfg.model, **mass_context(cfg.model, cfg.data)).to(device), cfg
         raise SemsimError(f"no checkpoint folder or preset named {str(path_or_preset)!r}")
     if not folder.is_dir() or not (folder / "model.safetensors").is_file():
         raise SemsimError(f"{folder} is not a semsim checkpoint (needs model.safetensors + config.json)")

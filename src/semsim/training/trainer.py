@@ -159,8 +159,7 @@ class Trainer:
         if self.resumed:
             self.model = resumed_model.to(self.device)
         else:
-            surprisal = torch.from_numpy(self.corpus.surprisal.copy())
-            self.model = build_model(run.model, surprisal=surprisal).to(self.device)
+            self.model = build_model(run.model, surprisal=self.corpus.surprisal_tensor()).to(self.device)
         self.optimizer = make_optimizer(self.model, tc, self.device)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
         self.best = {"loss": None, "step": None}  # JSON-safe: no inf in trainer_state.json
