@@ -155,7 +155,7 @@ def _seed_list(text: str) -> list[int]:
 
 def _train_one(run, out: Path, args) -> dict | None:
     """Train one run into ``out``; its summary (rank 0), None on the other ranks."""
-    from semsim.plotting import plot_loss_curve
+    from semsim.plotting import plot_loss_curve, plot_monitor
     from semsim.training import Trainer, distributed
     from semsim.training.trainer import CHECKPOINT, METRICS
 
@@ -170,6 +170,7 @@ def _train_one(run, out: Path, args) -> dict | None:
     if not trainer.world.main:  # rank 0 reports for the run
         return None
     png = plot_loss_curve(out / METRICS, out / "loss_curve.png")
+    monitor_png = plot_monitor(out / METRICS, out / "monitor.png")  # families with a monitor block
     summary = {
         "seed": run.train.seed,
         "step": result.step,
@@ -184,6 +185,7 @@ def _train_one(run, out: Path, args) -> dict | None:
         "global_batch": trainer.global_batch,
         "checkpoint": str(out / CHECKPOINT),
         "loss_curve": str(png),
+        **({"monitor_plot": str(monitor_png)} if monitor_png else {}),
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
@@ -320,7 +322,8 @@ def cmd_diagnose(args) -> int:
         ids = tok(enc.decode(corpus.dev[: 4 * (args.seqs + 1) * T].tolist()))["input_ids"]
         windows = validation_windows(np.asarray(ids), T)
         decode = tok.decode
-    opts = Options(n_seqs=args.seqs, separator_steps=args.steps, fit_steps=args.steps, progress=not args.quiet)
+    opts = Options(n_seqs=args.seqs, separator_steps=args.steps, fit_steps=args.steps, progress=not args.quiet,
+                   metrics=_run_log(Path(args.subject)))
     session = Session(model, windows[:, :-1], Path(args.out), opts, decode=decode)
     if args.name == "all":
         res = session.run_all(title=str(args.subject))
@@ -329,6 +332,14 @@ def cmd_diagnose(args) -> int:
         res = session.run(args.name)
     print(json.dumps(_summary(res), indent=2))
     return 0
+
+
+def _run_log(subject: Path) -> str | None:
+    """The training log of a run folder, or of the run a checkpoint folder sits in."""
+    for folder in (subject, subject.parent):
+        if (folder / "metrics.jsonl").is_file():
+            return str(folder / "metrics.jsonl")
+    return None
 
 
 def _summary(res: dict) -> dict:
@@ -404,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dg = sub.add_parser("diagnose", help="measurements of hidden-state dynamics (semsim or HF models)")
     dg.add_argument("name", help="causal | separator | stp | fit-potential | jacobian-symmetry | energy | "
-                    "attractors | landscape | all")
+                    "attractors | landscape | coverage | energy-trend | langevin (sphere-ebm) | all")
     dg.add_argument("subject", help="semsim run/checkpoint folder, preset name, or local Hugging Face model folder")
     dg.add_argument("--data", default="tinyshakespeare", help="corpus whose validation slice is used")
     dg.add_argument("--out", default="runs/diagnostics", help="folder for JSON, PNG and report.md")

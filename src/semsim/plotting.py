@@ -67,3 +67,44 @@ def plot_val_vs_wall(runs: dict[str, str | Path], out_png: str | Path, title: st
     fig.savefig(out_png)
     plt.close(fig)
     return Path(out_png)
+
+
+def plot_monitor(metrics: str | Path, out_png: str | Path, title: str | None = None) -> Path | None:
+    """A family's monitored figures over training (validation rows' ``monitor`` blocks and the
+    ``event`` rows of its criticality checks), one panel each, with validation PPL; steps that
+    raised a warning are marked in red. None when the run logged no monitor block."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _read_rows(metrics)
+    val = [r for r in rows if r.get("split") == "val" and "monitor" in r]
+    if not val:
+        return None
+    events = [r for r in rows if r.get("split") == "event" and "criticality" in r]
+    series = {k: ([r["step"] for r in val], [r["monitor"][k] for r in val]) for k in val[-1]["monitor"]}
+    series["validation PPL"] = ([r["step"] for r in val], [r["ppl"] for r in val])
+    if events:
+        series["criticality (checks)"] = ([r["step"] for r in events], [r["criticality"] for r in events])
+        series["consolidation rate (per 1k steps)"] = ([r["step"] for r in events],
+                                                      [r["consolidation_rate"] for r in events])
+    warned = [r["step"] for r in val if r.get("warnings")]
+    cols = 3
+    n_rows = -(-len(series) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(4.0 * cols, 2.6 * n_rows), dpi=110, squeeze=False)
+    for ax, (name, (x, y)) in zip(axes.flat, series.items()):
+        ax.plot(x, y, ".-", lw=1.2)
+        for s in warned:
+            ax.axvline(s, color="red", alpha=0.3, lw=0.8)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if name == "validation PPL":
+            ax.set_yscale("log")
+    for ax in list(axes.flat)[len(series):]:
+        ax.axis("off")
+    fig.suptitle(title or Path(metrics).parent.name, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)
+    return Path(out_png)

@@ -176,16 +176,18 @@ def _hybrid_tiny() -> RunConfig:
 
 
 # ---------------------------------------------------------------------------- hypersphere energy model
-@preset("sphere-ebm", "hypersphere EBM: 640-d sphere, 5,000 splats (k=64), 3-scale causal encoder, top-2 of 4 "
-        "experts; AdamW 1e-4 (design under construction: no splat curriculum or consolidation yet)")
+@preset("sphere-ebm", "hypersphere EBM: 640-d sphere, splats 5K → 30K → 50K (k=64, T 1.0 → 0.7 → 0.5), 3-scale "
+        "causal encoder, top-2 of 4 experts, criticality-driven merge/prune; AdamW 1e-4")
 def _sphere_ebm() -> RunConfig:
-    return RunConfig(SphereEBMConfig(), dataclasses.replace(_published_train(), lr=1e-4), _tinystories())
+    model = SphereEBMConfig(splats=50_000, curriculum=(5_000, 30_000, 50_000), curriculum_temperature=(1.0, 0.7, 0.5))
+    return RunConfig(model, dataclasses.replace(_published_train(), lr=1e-4), _tinystories())
 
 
 @preset("sphere-ebm-tiny", "tiny hypersphere EBM for tests")
 def _sphere_ebm_tiny() -> RunConfig:
     model = SphereEBMConfig(block_size=64, d_embed=64, latent=32, scales=(4, 16, 64), splats=256, k=16,
-                            expert_hidden=128)
+                            expert_hidden=128, curriculum=(64, 128, 256), curriculum_temperature=(1.0, 0.8, 0.6),
+                            soc_every=10, soc_history=3, dead_age=40)
     return RunConfig(model, _tiny_train(), DataConfig())
 
 

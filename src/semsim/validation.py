@@ -13,13 +13,13 @@ from typing import Any
 
 from semsim.errors import SemsimError
 
-_ZERO_ALLOWED: set[str] = set()  # model fields that may be 0
+_ZERO_ALLOWED: set[str] = {"soc_every"}  # model fields that may be 0 (0 switches the check off)
 # Model floats that must be > 0 (steps, temperatures, scales of a division).
 _POSITIVE = {"dt", "tau", "legt_theta", "gumbel_tau_start", "gumbel_tau_end", "creation_temp", "temperature",
              "settle_dt", "kappa_min", "kappa_max"}
 _NON_NEGATIVE = {"gamma", "mass_scale", "v_reg", "dropout", "settle_friction", "pull", "dsm_weight",
-                 "balance_weight"}
-_UNIT_OPEN = {"salience_decay", "salience_floor"}  # strictly inside (0, 1)
+                 "balance_weight", "geometry_weight"}
+_UNIT_OPEN = {"salience_decay", "salience_floor", "merge_cos", "soc_threshold"}  # strictly inside (0, 1)
 _MAX_SIZE = 2**31 - 1  # larger model sizes overflow tensor shapes before they could be allocated
 
 
@@ -49,13 +49,22 @@ def check_model_config(cfg: Any) -> None:
         elif isinstance(v, tuple) and f.name == "ema_alphas":
             if not v or any(not 0 < a < 1 for a in v):
                 _fail(key, v, "needs one or more decays, each strictly between 0 and 1")
-        elif isinstance(v, tuple) and f.name in ("scales", "dsm_sigmas"):
+        elif isinstance(v, tuple) and f.name in ("scales", "dsm_sigmas", "curriculum_temperature") and (
+                v or f.name != "curriculum_temperature"):
             if not v or any(not (isinstance(a, (int, float)) and a > 0) for a in v):
                 _fail(key, v, "needs one or more values, each > 0")
     if getattr(cfg, "kappa_min", 0) >= getattr(cfg, "kappa_max", 1):
         _fail("model.kappa_min", cfg.kappa_min, f"must be below model.kappa_max = {cfg.kappa_max} (κ bounds inverted)")
     if getattr(cfg, "k", 0) > getattr(cfg, "splats", 2**62):
         _fail("model.k", cfg.k, f"nearest splats must be ≤ model.splats = {cfg.splats}")
+    curriculum = getattr(cfg, "curriculum", ())
+    if curriculum:
+        if any(not cfg.k <= n <= cfg.splats for n in curriculum) or list(curriculum) != sorted(curriculum):
+            _fail("model.curriculum", curriculum, f"needs splats per phase, non-decreasing, each between model.k = "
+                  f"{cfg.k} and model.splats = {cfg.splats} (the capacity)")
+    temps = getattr(cfg, "curriculum_temperature", ())
+    if curriculum and temps and len(temps) != len(curriculum):
+        _fail("model.curriculum_temperature", temps, f"needs one temperature per curriculum phase ({len(curriculum)})")
     if getattr(cfg, "top_experts", 0) > getattr(cfg, "experts", 2**62):
         _fail("model.top_experts", cfg.top_experts, f"must be ≤ model.experts = {cfg.experts}")
     if getattr(cfg, "dropout", 0.0) >= 1:

@@ -13,8 +13,11 @@ from semsim.diagnostics import plots
 from semsim.diagnostics.trajectories import Trajectories, collect
 from semsim.errors import SemsimError
 
-NAMES = ("causal", "separator", "stp", "fit-potential", "jacobian-symmetry", "energy", "attractors", "landscape")
+NAMES = ("causal", "separator", "stp", "fit-potential", "jacobian-symmetry", "energy", "attractors", "landscape",
+         "coverage", "energy-trend", "langevin")
 SPLM_ONLY = ("energy", "attractors", "landscape")
+SPHERE_ONLY = ("coverage", "energy-trend", "langevin")  # the hypersphere model's splats and sampler
+LAYERED = ("separator", "stp", "fit-potential", "jacobian-symmetry")  # need a stack of layers to trace
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Options:
     n_perm: int = 200
     attractor_steps: int = 1500  # published: 1,500 descent steps per prompt
     progress: bool = True
+    metrics: str | None = None  # the subject's training log (energy-trend reads it)
 
 
 class Session:
@@ -40,6 +44,10 @@ class Session:
     @property
     def is_splm(self) -> bool:
         return hasattr(self.model, "potential")
+
+    @property
+    def is_sphere(self) -> bool:
+        return hasattr(self.model, "splats")
 
     def trajectories(self) -> Trajectories:
         if self._traj is None:
@@ -130,6 +138,34 @@ class Session:
         plots.histogram(vals.numpy(), self.out / "landscape.png", "V_θ(ξ, h)", "potential over validation tokens")
         return self.save("landscape", res)
 
+    def coverage(self) -> dict:
+        from semsim.diagnostics.splats import coverage
+
+        self._need_sphere("coverage")
+        return self.save("coverage", coverage(self.model, self.windows, self.opts.n_seqs))
+
+    def energy_trend(self) -> dict:
+        from semsim.diagnostics.splats import energy_trend, plot_energy_trend
+
+        self._need_sphere("energy-trend")
+        if self.opts.metrics is None:
+            raise SemsimError("energy-trend reads a run's metrics.jsonl: give the run folder (or its checkpoint)")
+        res = energy_trend(self.opts.metrics)
+        plot_energy_trend(res, self.out / "energy_trend.png")
+        return self.save("energy_trend", res)
+
+    def langevin(self) -> dict:
+        from semsim.diagnostics.splats import langevin_convergence, plot_langevin
+
+        self._need_sphere("langevin")
+        res = langevin_convergence(self.model, self.windows, n_seqs=min(8, self.opts.n_seqs))
+        plot_langevin(res, self.out / "langevin.png")
+        return self.save("langevin", res)
+
+    def _need_sphere(self, name: str) -> None:
+        if not self.is_sphere:
+            raise SemsimError(f"diagnostic {name!r} reads a splat store (a sphere-ebm checkpoint)")
+
     def _need_splm(self, name: str) -> None:
         if not self.is_splm:
             raise SemsimError(f"diagnostic {name!r} needs a model with a potential (an SPLM-family checkpoint)")
@@ -139,8 +175,14 @@ class Session:
             raise SemsimError(f"unknown diagnostic {name!r}; one of {', '.join(NAMES)} or all")
         return getattr(self, name.replace("-", "_"))()
 
+    def names(self) -> list[str]:
+        """The measurements that apply to this subject."""
+        if self.is_sphere:  # one settled point per token, no stack of layers to trace
+            return ["causal", "coverage", "langevin"] + (["energy-trend"] if self.opts.metrics else [])
+        return [n for n in NAMES if n not in SPHERE_ONLY and (self.is_splm or n not in SPLM_ONLY)]
+
     def run_all(self, title: str) -> dict:
-        names = [n for n in NAMES if self.is_splm or n not in SPLM_ONLY]
+        names = self.names()
         results = {}
         for n in tqdm(names, desc="diagnostics", disable=not self.opts.progress):
             results[n] = self.run(n)
@@ -189,6 +231,28 @@ def report(title: str, r: dict) -> str:
         a = r["landscape"]["all"]
         lines += [f"## Landscape\n\nV_θ over {r['landscape']['tokens']} tokens: mean {a['mean']:.3g}, std {a['std']:.3g}, "
                   f"range [{a['min']:.3g}, {a['max']:.3g}].", "", "![landscape](landscape.png)", ""]
+    if "coverage" in r:
+        c = r["coverage"]
+        lines += ["## Splat coverage", "", f"Share of {c['tokens']:,} validation tokens whose nearest of "
+                  f"{c['splats_in_use']:,} splats lies within its κ-radius (μ·x ≥ 1 − T/κ, T = {c['temperature']:g}):",
+                  f"at the query **{c['query']['coverage']:.1%}**, after settling {c['settled']['coverage']:.1%} "
+                  f"(design target {c['target']:.0%}); distinct nearest splats {c['query']['distinct_nearest_splats']:,}.", ""]
+    if "energy-trend" in r:
+        e = r["energy-trend"]
+        slope = e.get("slope_per_1k_steps_second_half")
+        lines += ["## Energy trend", "", f"{len(e['steps'])} validations; mean splat energy "
+                  f"{e['splat_energy'][0]:.3f} → {e['splat_energy'][-1]:.3f}" + (
+                      f", slope over the second half {slope:+.4f} per 1,000 steps" if slope is not None else "") +
+                  f"; splats merged or pruned over the run: {e['consolidated']:,}.", "", "![energy trend](energy_trend.png)", ""]
+    if "langevin" in r:
+        lv = r["langevin"]
+        lines += ["## Langevin convergence", "", "| dynamics | E at start | E at end | steps to within 1% of the end |",
+                  "|---|---|---|---|"]
+        for name in ("langevin", "deterministic"):
+            t = lv[name]
+            lines.append(f"| {name} (T = {t['temperature']:g}) | {t['start']:.4f} | {t['end']:.4f} | "
+                         f"{t['steps_to_1pct_of_final']} |")
+        lines += ["", "![langevin](langevin.png)", ""]
     if "attractors" in r:
         lines += ["## Attractors", ""]
         for p in r["attractors"]["prompts"][:2]:

@@ -56,6 +56,12 @@ class LanguageModel(nn.Module):
     def set_training_progress(self, fraction: float) -> None:
         """Called by the trainer before every step with the fraction of the run done (for annealing)."""
 
+    def after_step(self, step: int) -> dict | None:
+        """Called by the trainer after every optimiser step, for changes made outside the optimiser
+        (e.g. a splat store's growth and consolidation). A dict is logged as an ``event`` row; on
+        several ranks, a step that returns one is followed by rank 0's weights broadcast to all."""
+        return None
+
     @property
     def block_size(self) -> int:
         return self.config.block_size

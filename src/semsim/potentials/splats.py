@@ -10,7 +10,9 @@ and Riemannian gradient (the neighbour set held fixed, as it is almost everywher
     grad E_s(x) = −(I − x xᵀ) Σ_k w_k κ_k μ_k,   w = softmax_k(log α_k + κ_k (μ_k·x − 1)/T).
 
 The neighbours are found exactly by one matmul and a top-k (batched on the GPU; no index to rebuild
-when splats move). Usage counts and ages are kept per splat for consolidation.
+when splats move). Only the first ``n_active`` slots take part (a capacity curriculum grows it).
+Usage counts and ages are kept per splat; :meth:`SplatStore.consolidate` merges near-duplicate
+centres and prunes dead splats, re-seeding the freed slots where queries are least covered.
 """
 
 from __future__ import annotations
@@ -42,6 +44,20 @@ class SplatStore(nn.Module):
         self.kappa_raw = nn.Parameter(torch.zeros(capacity))  # κ at the middle of its range
         self.register_buffer("usage", torch.zeros(capacity))
         self.register_buffer("age", torch.zeros(capacity))
+        self.register_buffer("n_active", torch.tensor(capacity))
+        self._active = capacity  # n_active mirrored on the host: reading the buffer would sync the GPU
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._active = int(self.n_active)
+
+    @property
+    def capacity(self) -> int:
+        return self.mu.shape[0]
+
+    @property
+    def active(self) -> int:
+        return self._active
 
     @property
     def kappa(self) -> torch.Tensor:
@@ -53,7 +69,8 @@ class SplatStore(nn.Module):
     def neighbours(self, x: torch.Tensor) -> torch.Tensor:
         """Indices (…, k) of the k splats nearest each query x (…, d), by cosine."""
         with torch.no_grad():
-            return (x @ self.centres().T).topk(self.k, dim=-1).indices
+            mu = self.centres()[: self.active]
+            return (x @ mu.to(x.dtype).T).topk(self.k, dim=-1).indices
 
     def _terms(self, x: torch.Tensor, T: float, idx: torch.Tensor | None):
         idx = self.neighbours(x) if idx is None else idx
@@ -81,3 +98,81 @@ class SplatStore(nn.Module):
         used = torch.zeros_like(self.usage).index_add_(0, idx.reshape(-1), w.reshape(-1).to(self.usage.dtype))
         self.usage.mul_(0.99).add_(used)
         self.age.add_(1).masked_fill_(used > 0, 0)
+
+    def active_share(self, threshold: float = 1e-3) -> float:
+        """Share of the in-use slots whose usage is above ``threshold``."""
+        return float((self.usage[: self.active] > threshold).float().mean())
+
+    @torch.no_grad()
+    def reseed(self, slots: torch.Tensor, seeds: torch.Tensor) -> None:
+        """Put fresh splats (amplitude 1, mid-range κ, usage 0, age 0) in ``slots`` at the points ``seeds``."""
+        if len(slots) == 0:
+            return
+        pick = seeds[torch.arange(len(slots), device=seeds.device) % len(seeds)]
+        self.mu[slots] = F.normalize(pick.to(self.mu.dtype), dim=-1)
+        self.log_alpha[slots] = 0.0
+        self.kappa_raw[slots] = 0.0
+        self.usage[slots] = 0.0
+        self.age[slots] = 0.0
+
+    @torch.no_grad()
+    def grow(self, n: int, seeds: torch.Tensor | None = None) -> int:
+        """Bring the first ``n`` slots into use; the new ones start at ``seeds`` (cycled) if given, else
+        at their initial centres. Returns how many were added."""
+        if not self.k <= n <= self.capacity:
+            raise ValueError(f"cannot use {n} splats: needs k = {self.k} ≤ n ≤ capacity = {self.capacity}")
+        old = self.active
+        if n > old and seeds is not None and len(seeds):
+            self.reseed(torch.arange(old, n, device=self.mu.device), seeds)
+        self.n_active.fill_(n)
+        self._active = n
+        return max(0, n - old)
+
+    @torch.no_grad()
+    def consolidate(self, merge_cos: float, dead_age: float, seeds: torch.Tensor) -> tuple[int, int]:
+        """Merge near-duplicate splats (centres with cosine ≥ ``merge_cos``) and prune dead ones (unused
+        for ``dead_age`` steps); freed slots are re-seeded at ``seeds`` (cycled; the caller passes the
+        worst-covered queries). Returns (merged, pruned).
+
+        A merge keeps the more used splat of a pair, moved to the usage-weighted mean direction, with
+        the pair's summed amplitude and the larger κ, so the merged bump carries both bumps' mass."""
+        n = self.active
+        mu = self.centres()[:n]
+        best, partner = nearest_other(mu)
+        close = torch.nonzero(best >= merge_cos).flatten()
+        close = close[best[close].argsort(descending=True)]  # closest pairs first
+        usage = self.usage[:n].tolist()
+        taken: set[int] = set()
+        pairs = []  # (absorber, absorbed); each splat in at most one pair per call
+        for a, b in zip(close.tolist(), partner[close].tolist()):
+            if a in taken or b in taken:
+                continue
+            taken.update((a, b))
+            pairs.append((a, b) if (usage[a], -a) >= (usage[b], -b) else (b, a))
+        merged_slots = torch.tensor([b for _, b in pairs], dtype=torch.long, device=mu.device)
+        if pairs:
+            a = torch.tensor([a for a, _ in pairs], dtype=torch.long, device=mu.device)
+            b = merged_slots
+            ua, ub = self.usage[a].clamp_min(1e-6), self.usage[b].clamp_min(1e-6)
+            self.mu[a] = F.normalize(ua[:, None] * mu[a] + ub[:, None] * mu[b], dim=-1).to(self.mu.dtype)
+            self.log_alpha[a] = torch.logaddexp(self.log_alpha[a], self.log_alpha[b])
+            self.kappa_raw[a] = torch.maximum(self.kappa_raw[a], self.kappa_raw[b])
+            self.usage[a] += self.usage[b]
+        dead = torch.nonzero(self.age[:n] >= dead_age).flatten()
+        dead = dead[~torch.isin(dead, merged_slots)]
+        self.reseed(torch.cat([merged_slots, dead]), seeds)
+        return len(merged_slots), len(dead)
+
+
+def nearest_other(mu: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each unit row of ``mu``: the largest cosine to another row and that row's index, in row
+    chunks (50,000 splats would need a 10 GB cosine matrix at once)."""
+    best, partner = [], []
+    for s in range(0, len(mu), chunk):
+        cos = mu[s : s + chunk] @ mu.T
+        rows = torch.arange(cos.shape[0], device=mu.device)
+        cos[rows, rows + s] = -2.0  # not itself
+        b, p = cos.max(dim=-1)
+        best.append(b)
+        partner.append(p)
+    return torch.cat(best), torch.cat(partner)

@@ -76,6 +76,16 @@ def on_main(world: World, fn: Callable[[], Any]) -> Any:
     return value
 
 
+def broadcast_state(world: World, module: torch.nn.Module) -> None:
+    """Every parameter and buffer of ``module`` from rank 0 (after a change made outside the optimiser,
+    e.g. splats merged, so that all ranks hold the same model)."""
+    if not world.active:
+        return
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            dist.broadcast(t.data, src=0)
+
+
 def agree(world: World, device: torch.device, stop: bool, elapsed: float) -> tuple[bool, float]:
     """(any rank asked to stop, rank 0's clock): one small all-reduce per step."""
     if not world.active:

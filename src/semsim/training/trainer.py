@@ -29,13 +29,14 @@ from semsim.evaluation import evaluate
 from semsim.models import build_model
 from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
+from semsim.training.monitor import trend_warnings
 from semsim.training.schedule import lr_multiplier
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
 METRICS = "metrics.jsonl"
 # What a run writes into its folder: a folder holding any of these holds a run.
-RUN_FILES = ("config.json", METRICS, CHECKPOINT, BEST, "loss_curve.png", "summary.json")
+RUN_FILES = ("config.json", METRICS, CHECKPOINT, BEST, "loss_curve.png", "monitor.png", "summary.json")
 
 
 class Interrupted(SemsimError):
@@ -162,6 +163,7 @@ class Trainer:
             self.model = build_model(run.model, surprisal=self.corpus.surprisal_tensor()).to(self.device)
         self.optimizer = make_optimizer(self.model, tc, self.device)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
+        self._rows: list[dict] = []  # the rows written so far (trend warnings read them)
         self.best = {"loss": None, "step": None}  # JSON-safe: no inf in trainer_state.json
         if self.resumed:
             meta = load_training_state(ckpt, self.optimizer)
@@ -169,6 +171,7 @@ class Trainer:
             self.best = meta.get("best", self.best)
             if world.main:  # a finished run's last rows include its final validation, which fit() repeats
                 self._truncate_metrics(self.step, keep_val_at_step=not meta.get("final", False))
+                self._rows = _read_metrics(self.out_dir / METRICS)
             before = meta.get("global_batch", self.global_batch)
             if before != self.global_batch:
                 self.log(f"note: the global batch changes from {before} to {self.global_batch} sequences at "
@@ -216,6 +219,8 @@ class Trainer:
     def _write(self, row: dict) -> None:
         if not self.world.main:
             return
+        if row.get("split") in ("val", "event"):
+            self._rows.append(row)
         with open(self.out_dir / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
@@ -246,6 +251,11 @@ class Trainer:
         if "monitor" in extras:  # a family's own health figures (e.g. the hypersphere model's splats)
             row["monitor"] = {k: round(float(v), 6) for k, v in extras["monitor"].items()}
         if write:
+            warnings = trend_warnings(self._rows + [row])
+            if warnings:
+                row["warnings"] = warnings
+                for w in warnings:
+                    self.log(f"warning at step {self.step}: {w}")
             self._write(row)
         return row
 
@@ -320,6 +330,10 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
+                event = self.model.after_step(self.step)
+                if event is not None:
+                    distributed.broadcast_state(world, self.model)
+                    self._write({"step": self.step, "split": "event", **event})
                 self.tokens_seen += tokens_per_step
                 tok_log += tokens_per_step
 
@@ -403,6 +417,13 @@ class Trainer:
                 "validation and save; raise the budget or lower train.eval_tokens"
             )
         return reserve
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r.get("split") in ("val", "event")]
 
 
 @contextlib.contextmanager
