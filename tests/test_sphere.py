@@ -177,7 +177,7 @@ def test_curriculum_grows_the_store_and_lowers_the_temperature():
     store = model.splats
     assert store.active == 64 and float(model.temperature) == 1.0
     model.train()
-    model(torch.randint(0, 50257, (2, 16)))  # records the settled points the new splats start at
+    model(torch.randint(0, 50257, (4, 16)))  # records the 64 settled points the new splats start at
     q = F.normalize(torch.randn(500, store.mu.shape[1]), dim=-1)
     assert (store.neighbours(q) < 64).all()  # only the splats in use are searched
     model.set_training_progress(0.4)

@@ -105,11 +105,17 @@ class SplatStore(nn.Module):
 
     @torch.no_grad()
     def reseed(self, slots: torch.Tensor, seeds: torch.Tensor) -> None:
-        """Put fresh splats (amplitude 1, mid-range κ, usage 0, age 0) in ``slots`` at the points ``seeds``."""
+        """Put fresh splats (amplitude 1, mid-range κ, usage 0, age 0) in ``slots`` at the points ``seeds``;
+        with more slots than seeds the seeds are reused, jittered by ~0.25 rad (outside any merge radius) so no two splats coincide."""
         if len(slots) == 0:
             return
-        pick = seeds[torch.arange(len(slots), device=seeds.device) % len(seeds)]
-        self.mu[slots] = F.normalize(pick.to(self.mu.dtype), dim=-1)
+        n = len(slots)
+        pick = seeds[torch.arange(n, device=seeds.device) % len(seeds)].to(self.mu.dtype)
+        if n > len(seeds):
+            jitter = torch.randn(n - len(seeds), pick.shape[-1], device=pick.device, dtype=pick.dtype)
+            pick[len(seeds):] += 0.25 * project_tangent(F.normalize(pick[len(seeds):], dim=-1), jitter) \
+                / pick.shape[-1] ** 0.5
+        self.mu[slots] = F.normalize(pick, dim=-1)
         self.log_alpha[slots] = 0.0
         self.kappa_raw[slots] = 0.0
         self.usage[slots] = 0.0
