@@ -65,7 +65,7 @@ def random_model(model_cfg):
     """A random-weight model for timing. A ``logfreq`` mass takes its surprisal table from the Tiny
     Shakespeare copy shipped with semsim (the full-size presets' TinyStories need not be present)."""
     from semsim.config import DataConfig
-    from semsim.data.corpus import mass_context
+    from semsim.data.corpus import model_context
     from semsim.models import build_model
 
-    return build_model(model_cfg, **mass_context(model_cfg, DataConfig(corpus="tinyshakespeare")))
+    return build_model(model_cfg, **model_context(model_cfg, DataConfig(corpus="tinyshakespeare")))

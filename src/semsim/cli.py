@@ -217,17 +217,25 @@ def _load(ckpt: str, args):
 def cmd_eval(args) -> int:
     from semsim.data import prepare_corpus, validation_windows
     from semsim.evaluation import evaluate
-    from semsim.training.trainer import autocast_for
+    from semsim.training.trainer import autocast_for, resolve_device
 
-    model, run, device = _load(args.checkpoint, args)
+    if args.artifact:  # the dequantised int8 + zlib artifact
+        from semsim.artifact import load_artifact
+
+        device = resolve_device(args.device)
+        model, run = load_artifact(args.checkpoint, device)
+        _apply_data_flags(run, args)
+    else:
+        model, run, device = _load(args.checkpoint, args)
     if args.corpus:
         run.data.corpus = args.corpus
     corpus = prepare_corpus(run.data, log=lambda m: print(m, file=sys.stderr))
     windows = validation_windows(corpus.split(args.split), model.block_size, args.tokens or run.train.eval_tokens)
-    res = evaluate(model, windows, args.batch_size, device, autocast_for(device, run.train.dtype))
-    res.update(split=args.split, corpus=corpus.name, checkpoint=args.checkpoint)
-    print(f"{args.split} slice of {corpus.name}: loss {res['loss']:.4f}, ppl {res['ppl']:.2f} on {res['tokens']:,} "
-          "tokens", file=sys.stderr)
+    res = evaluate(model, windows, args.batch_size, device, autocast_for(device, run.train.dtype),
+                   corpus.token_bytes(run.data.data_dir))
+    res.update(split=args.split, corpus=corpus.name, checkpoint=args.checkpoint, artifact=bool(args.artifact))
+    print(f"{args.split} slice of {corpus.name}: loss {res['loss']:.4f}, ppl {res['ppl']:.2f}, "
+          f"{res['bpb']:.4f} bits per byte on {res['tokens']:,} tokens ({res['bytes']:,} bytes)", file=sys.stderr)
     print(json.dumps(res, indent=2))
     return 0
 
@@ -238,12 +246,15 @@ def cmd_generate(args) -> int:
 
     import torch
 
-    from semsim.data import gpt2_tokenizer, resolve_data_dir
+    from semsim.data import gpt2_tokenizer, prepare_corpus, resolve_data_dir
     from semsim.generation import check_sampling, generate_batch
 
     check_sampling(args.max_new_tokens, args.temperature, args.top_k, args.top_p)
     model, run, device = _load(args.checkpoint, args)
-    enc = gpt2_tokenizer(str(resolve_data_dir(run.data)))
+    if run.data.tokenizer == "gpt2":
+        enc = gpt2_tokenizer(str(resolve_data_dir(run.data)))
+    else:  # a tokenizer fitted to the corpus lives beside it
+        enc = prepare_corpus(run.data, log=lambda m: print(m, file=sys.stderr)).tokenizer()
     texts = args.prompt or ["\n"]
     prompts = [enc.encode_ordinary(t) or [enc.eot_token] for t in texts]
     limit = model.max_positions
@@ -282,11 +293,28 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from semsim.artifact import export_artifact
+
+    if not 0 < args.percentile <= 100:
+        raise SemsimError(f"--percentile must lie in (0, 100], got {args.percentile}")
+    model, run, _ = _load(args.checkpoint, args)
+    res = export_artifact(model.float(), run, args.artifact, percentile=args.percentile)
+    print(json.dumps(res, indent=2))
+    if res["artifact_bytes"] > res["limit_bytes"]:
+        print(f"note: {res['artifact_bytes']:,} bytes is over the challenge's {res['limit_bytes']:,}", file=sys.stderr)
+    return 0
+
+
 def cmd_data_prepare(args) -> int:
     from semsim.config import DataConfig
     from semsim.data import prepare_corpus
 
-    cfg = DataConfig(corpus=args.corpus, train_token_cap=args.train_token_cap, val_fraction=args.val_fraction)
+    cfg = DataConfig(corpus=args.corpus, train_token_cap=args.train_token_cap, val_fraction=args.val_fraction,
+                     tokenizer=args.tokenizer)
+    from semsim.validation import check_data_config
+
+    check_data_config(cfg)
     cfg.data_dir, cfg.cache_dir = args.data_dir, args.cache_dir
     corpus = prepare_corpus(cfg, force=args.force)
     print(json.dumps({"root": str(corpus.root), **corpus.manifest}, indent=2))
@@ -378,7 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     e = sub.add_parser("eval", help="loss/perplexity of a checkpoint on a held-out slice (default: test)")
-    e.add_argument("checkpoint")
+    e.add_argument("checkpoint", help="checkpoint folder, or with --artifact an artifact file")
+    e.add_argument("--artifact", action="store_true", help="CHECKPOINT is an int8 + zlib artifact (semsim export)")
     e.add_argument("--split", default="test", choices=["test", "dev", "heldout", "train"],
                    help="test (default; never read by model selection), dev (read by validation and "
                    "keep_best), heldout (both), train")
@@ -388,6 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     _add_data_flags(e)
     e.set_defaults(fn=cmd_eval)
+
+    x = sub.add_parser("export", help="write a checkpoint as an int8 + zlib artifact and print its size")
+    x.add_argument("checkpoint")
+    x.add_argument("--artifact", required=True, help="file to write")
+    x.add_argument("--percentile", type=float, default=99.99, help="per-row clipping percentile of |w|")
+    x.add_argument("--device", default="cpu")
+    _add_data_flags(x)
+    x.set_defaults(fn=cmd_export)
 
     g = sub.add_parser("generate", help="sample text from a checkpoint")
     g.add_argument("checkpoint")
@@ -410,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--train-token-cap", type=_count)
     dp.add_argument("--val-fraction", type=_fraction, default=0.1)
     dp.add_argument("--force", action="store_true", help="rebuild even if cached")
+    dp.add_argument("--tokenizer", default="gpt2", help="gpt2 | bpe1024 (fitted to the training text only)")
     _add_data_flags(dp)
     dp.set_defaults(fn=cmd_data_prepare)
 

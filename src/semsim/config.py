@@ -32,6 +32,12 @@ class TrainConfig:
     lr: float = 5e-4
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     warmup_steps: int = 100
+    # cosine: warm-up, cosine to min_lr_ratio at the end. cosine-hold: warm-up, cosine to min_lr_ratio at
+    # lr_decay_steps, held there to lr_hold_steps, then linear to 0 at the last step (the graph LM's recipe)
+    lr_schedule: str = "cosine"
+    lr_decay_steps: int = 3400
+    lr_hold_steps: int = 5500
+    ema: float = 0.0  # > 0: keep an EMA of the weights with this decay; it is what validation and best/ read
     weight_decay: float = 0.01
     beta1: float = 0.9
     beta2: float = 0.95
@@ -68,6 +74,9 @@ class DataConfig:
     # that validation, keep_best and early stopping read (disjoint: selection never sees the test slice)
     test_share: float = 0.5
     val_token_cap: int | None = None  # keep at most this many tokens of each held-out slice
+    # gpt2 (tiktoken, 50,257 ids) | bpe1024 (a byte-level BPE fitted to the training text only; held out
+    # by characters before fitting, so neither the tokenizer nor anything built on it sees held-out text)
+    tokenizer: str = "gpt2"
 
 
 @dataclass

@@ -15,6 +15,7 @@ from semsim.errors import SemsimError
 from semsim.models.fock import FockConfig
 from semsim.models.gpt import GPTConfig
 from semsim.models.hybrid import HybridConfig
+from semsim.models.manifold_lm import ManifoldLMConfig
 from semsim.models.parflm import PARFLMConfig
 from semsim.models.sphere_ebm import SphereEBMConfig
 from semsim.models.splm import SPLMConfig
@@ -189,6 +190,40 @@ def _sphere_ebm_tiny() -> RunConfig:
                             expert_hidden=128, curriculum=(64, 128, 256), curriculum_temperature=(1.0, 0.8, 0.6),
                             soc_every=10, soc_history=3, dead_age=40)
     return RunConfig(model, _tiny_train(), DataConfig())
+
+
+# ---------------------------------------------------------------------------- the manifold graph LM (1,024-token BPE)
+# Both arms of the small-model comparison: the same vocabulary (a byte-level BPE fitted to the training text),
+# the same recipe (cosine to 0.1× by step 3,400, hold to 5,500, linear warm-down; weight EMA 0.999 with the
+# best dev snapshot), sized to fit a 16,000,000-byte int8 + zlib artifact.
+def _bpe1024_train() -> TrainConfig:
+    return TrainConfig(steps=6500, batch_size=16, lr=1e-3, warmup_steps=100, lr_schedule="cosine-hold",
+                       lr_decay_steps=3400, lr_hold_steps=5500, ema=0.999, keep_best=True, eval_interval=250)
+
+
+@preset("manifold-lm", "manifold-guided graph LM: hidden 500, 4 hops of graph message passing (sparsemax routing, "
+        "parallel transport) + 2-head manifold attention; 1,024-token BPE; EMA 0.999")
+def _manifold_lm() -> RunConfig:
+    return RunConfig(ManifoldLMConfig(), _bpe1024_train(), DataConfig(tokenizer="bpe1024"))
+
+
+@preset("gpt-bpe1024", "GPT baseline on the same 1,024-token BPE, sized to the same 16 MB artifact: d=384, 8 layers")
+def _gpt_bpe1024() -> RunConfig:
+    return RunConfig(GPTConfig(vocab_size=1024, d_model=384, n_layer=8, n_head=6), _bpe1024_train(),
+                     DataConfig(tokenizer="bpe1024"))
+
+
+@preset("manifold-lm-tiny", "tiny manifold graph LM for tests (a 40-step manifold)")
+def _manifold_lm_tiny() -> RunConfig:
+    model = ManifoldLMConfig(block_size=64, d_model=64, hops=2, window=32, manifold_steps=40, spectral_modes=32,
+                             svd_dims=16, graph_k=8)
+    return RunConfig(model, dataclasses.replace(_tiny_train(), ema=0.99), DataConfig(tokenizer="bpe1024"))
+
+
+@preset("gpt-bpe1024-tiny", "tiny GPT on the 1,024-token BPE for tests")
+def _gpt_bpe1024_tiny() -> RunConfig:
+    return RunConfig(GPTConfig(vocab_size=1024, block_size=64, d_model=64, n_layer=2, n_head=4), _tiny_train(),
+                     DataConfig(tokenizer="bpe1024"))
 
 
 # ---------------------------------------------------------------------------- the paper's Tiny Shakespeare runs

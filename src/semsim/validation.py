@@ -13,7 +13,7 @@ from typing import Any
 
 from semsim.errors import SemsimError
 
-_ZERO_ALLOWED: set[str] = {"soc_every"}  # model fields that may be 0 (0 switches the check off)
+_ZERO_ALLOWED: set[str] = {"soc_every", "manifold_seed"}  # model fields that may be 0
 # Model floats that must be > 0 (steps, temperatures, scales of a division).
 _POSITIVE = {"dt", "tau", "legt_theta", "gumbel_tau_start", "gumbel_tau_end", "creation_temp", "temperature",
              "settle_dt", "kappa_min", "kappa_max"}
@@ -109,6 +109,13 @@ def check_train_config(tc: Any) -> None:
         _fail("train.min_lr_ratio", tc.min_lr_ratio, "must lie in [0, 1]")
     if tc.time_budget is not None and not (math.isfinite(tc.time_budget) and tc.time_budget > 0):
         _fail("train.time_budget", tc.time_budget, "must be a number of seconds > 0")
+    if tc.lr_schedule not in ("cosine", "cosine-hold"):
+        _fail("train.lr_schedule", tc.lr_schedule, "cosine or cosine-hold")
+    if tc.lr_schedule == "cosine-hold" and not tc.warmup_steps <= tc.lr_decay_steps <= tc.lr_hold_steps:
+        _fail("train.lr_decay_steps", tc.lr_decay_steps, f"needs train.warmup_steps ≤ lr_decay_steps ≤ lr_hold_steps "
+              f"(= {tc.lr_hold_steps})")
+    if not 0 <= tc.ema < 1:
+        _fail("train.ema", tc.ema, "must lie in [0, 1) (0: no EMA of the weights)")
     if tc.compile_scope not in ("whole", "regional"):
         _fail("train.compile_scope", tc.compile_scope, "whole or regional")
     if tc.dtype not in ("auto", "fp32", "bf16"):
@@ -127,3 +134,5 @@ def check_data_config(dc: Any) -> None:
             _fail(f"data.{name}", v, "must be ≥ 1 (or null for no cap)")
     if not dc.corpus:
         _fail("data.corpus", dc.corpus, "name a corpus or a path")
+    if dc.tokenizer not in ("gpt2", "bpe1024"):
+        _fail("data.tokenizer", dc.tokenizer, "gpt2 or bpe1024")

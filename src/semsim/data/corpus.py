@@ -5,8 +5,13 @@ Layout of a prepared corpus (under the cache directory)::
     <cache>/<name>[-cap<N>]/
         train.bin        uint16 tokens, documents separated by <|endoftext|> (50256)
         val.bin          uint16 tokens
-        surprisal.npy    float32[50257], -log p(token) over train.bin, add-one smoothed
+        surprisal.npy    float32[V], -log p(token) over train.bin, add-one smoothed
+        tokenizer.json   the fitted BPE (``data.tokenizer=bpe1024`` only)
         manifest.json    tokenizer, sources with sha256, token counts, options
+
+With ``data.tokenizer=bpe1024`` the held-out text is cut off *before* the tokenizer is fitted (single
+files: the last ``val_fraction`` of the characters, from a line start), so the tokenizer — and the token
+manifold built later from train.bin — never see held-out text.
 
 Preparation runs once: a later call whose sources still hash the same reuses the files.
 """
@@ -62,6 +67,32 @@ class Corpus:
     manifest: dict
     test_share: float = 0.5
     val_token_cap: int | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.manifest["tokenizer"]["vocab_size"]
+
+    def tokenizer(self, data_dir: str | None = None):
+        """encode/decode for this corpus's ids (tiktoken GPT-2, or the fitted BPE)."""
+        if self.manifest["tokenizer"]["name"] == "gpt2":
+            return gpt2_tokenizer(data_dir)
+        from semsim.data.bpe import BPETokenizer
+
+        return BPETokenizer(self.root / "tokenizer.json")
+
+    def token_bytes(self, data_dir: str | None = None) -> np.ndarray:
+        """UTF-8 bytes each id stands for (0 for <|endoftext|>): the denominator of bits per byte."""
+        path = self.root / "token_bytes.npy"
+        if path.is_file():
+            return np.load(path)
+        from semsim.data.bpe import gpt2_token_bytes
+
+        table = gpt2_token_bytes(gpt2_tokenizer(data_dir))
+        try:  # cached beside the corpus (a read-only cache just recomputes)
+            np.save(path, table)
+        except OSError:
+            pass
+        return table
 
     @property
     def dev(self) -> np.ndarray:
@@ -279,6 +310,20 @@ def _joined_tokens(docs: Iterator[str], sep: str, enc, cap: int | None, chunk_do
     return np.concatenate(out) if out else np.zeros(0, dtype=np.uint16)
 
 
+def _raw_texts(src: _Source, cfg: DataConfig) -> tuple[str, str]:
+    """(training text, held-out text) before any tokenizer sees them; documents joined by the corpus's
+    separator (\n\n where it has none). A single file is cut at the last ``val_fraction`` of its
+    characters, moved forward to the next line start."""
+    join = src.join if src.join is not None else "\n\n"
+    if src.val is not None:
+        return join.join(_documents(src.train, src.split_docs)), join.join(_documents(src.val, src.split_docs))
+    text = join.join(_documents(src.train, src.split_docs))
+    cut = len(text) - int(round(len(text) * cfg.val_fraction))
+    nl = text.find("\n", cut)
+    cut = nl + 1 if nl != -1 else cut
+    return text[:cut], text[cut:]
+
+
 def unigram_surprisal(tokens: np.ndarray, vocab_size: int = VOCAB_SIZE, alpha: float = 1.0) -> np.ndarray:
     """−log p(token) with add-alpha smoothing, so unseen tokens get a finite (large) surprisal."""
     counts = np.bincount(tokens.astype(np.int64), minlength=vocab_size).astype(np.float64)
@@ -286,19 +331,36 @@ def unigram_surprisal(tokens: np.ndarray, vocab_size: int = VOCAB_SIZE, alpha: f
     return (-np.log(p)).astype(np.float32)
 
 
-def mass_context(model_cfg, data_cfg: DataConfig) -> dict:
-    """What ``build_model`` needs beside the config: for a ``logfreq`` mass, the surprisal table of
-    ``data_cfg``'s corpus (prepared once if need be); nothing otherwise."""
-    if getattr(model_cfg, "mass", None) != "logfreq":
+def corpus_context(model_cfg, corpus: "Corpus", log=print) -> dict:
+    """What ``build_model`` needs from a corpus beside the config: a ``logfreq`` mass's surprisal table;
+    a graph LM's token manifold (built once from the training tokens, cached beside the corpus)."""
+    ctx = {}
+    if getattr(model_cfg, "mass", None) == "logfreq":
+        ctx["surprisal"] = corpus.surprisal_tensor()
+    if hasattr(model_cfg, "manifold_spec"):
+        from semsim.manifold import manifold_for_corpus
+
+        ctx["manifold"] = manifold_for_corpus(corpus, model_cfg.manifold_spec(), log=log)
+    return ctx
+
+
+def model_context(model_cfg, data_cfg: DataConfig) -> dict:
+    """:func:`corpus_context` of ``data_cfg``'s corpus (prepared once if need be), for a fresh model."""
+    if getattr(model_cfg, "mass", None) != "logfreq" and not hasattr(model_cfg, "manifold_spec"):
         return {}
-    return {"surprisal": prepare_corpus(data_cfg, log=lambda m: None).surprisal_tensor()}
+    return corpus_context(model_cfg, prepare_corpus(data_cfg, log=lambda m: None), log=lambda m: None)
 
 
 def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
     """Prepare (once) and open the corpus named by ``cfg``."""
     name, src = _locate(cfg)
     data_dir = resolve_data_dir(cfg)
+    from semsim.data.bpe import TOKENIZERS
+
+    if cfg.tokenizer not in TOKENIZERS:
+        raise SemsimError(f"unknown data.tokenizer {cfg.tokenizer!r} ({', '.join(TOKENIZERS)})")
     slug = name + (f"-cap{cfg.train_token_cap}" if cfg.train_token_cap else "")
+    slug += f"-{cfg.tokenizer}" if cfg.tokenizer != "gpt2" else ""
     if src.val is None:
         slug += f"-vf{cfg.val_fraction:g}"
     root = resolve_cache_dir(cfg) / slug
@@ -316,7 +378,16 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
 
     t0 = time.time()
     log(f"preparing corpus {name} from {', '.join(map(str, src.train[:3]))}{' …' if len(src.train) > 3 else ''} ...")
-    if src.val is None:
+    bpe = None
+    if cfg.tokenizer != "gpt2":
+        from semsim.data.bpe import bpe_vocab_size, encode_long, train_bpe
+
+        train_text, val_text = _raw_texts(src, cfg)
+        bpe = train_bpe([train_text], bpe_vocab_size(cfg.tokenizer))  # the training text only
+        train, val = encode_long(bpe, train_text), encode_long(bpe, val_text)
+        if cfg.train_token_cap is not None:
+            train = train[: cfg.train_token_cap]
+    elif src.val is None:
         stream = _tokenize(src, src.train, data_dir, None)
         n_val = int(round(len(stream) * cfg.val_fraction))
         train, val = stream[: len(stream) - n_val], stream[len(stream) - n_val :]
@@ -336,16 +407,26 @@ def prepare_corpus(cfg: DataConfig, force: bool = False, log=print) -> Corpus:
     tmp.mkdir(parents=True)
     train.tofile(tmp / "train.bin")
     val.tofile(tmp / "val.bin")
-    np.save(tmp / "surprisal.npy", unigram_surprisal(train))
+    if bpe is not None:
+        from semsim.data.bpe import bpe_token_bytes
+
+        bpe.save(str(tmp / "tokenizer.json"))
+        np.save(tmp / "token_bytes.npy", bpe_token_bytes(bpe))
+        tokenizer = {"name": cfg.tokenizer, "library": "tokenizers (byte-level BPE)", "vocab_size": bpe.get_vocab_size(),
+                     "eot_id": bpe.token_to_id(EOT_TOKEN), "fitted_on": "train split only"}
+    else:
+        tokenizer = {"name": "gpt2", "library": "tiktoken", "vocab_size": VOCAB_SIZE, "eot_id": EOT_ID}
+    np.save(tmp / "surprisal.npy", unigram_surprisal(train, tokenizer["vocab_size"]))
     manifest = {
         "version": MANIFEST_VERSION,
         "corpus": name,
-        "tokenizer": {"name": "gpt2", "library": "tiktoken", "vocab_size": VOCAB_SIZE, "eot_id": EOT_ID},
+        "tokenizer": tokenizer,
         "sources": hashes,
         "train_tokens": int(len(train)),
         "val_tokens": int(len(val)),
         "train_token_cap": cfg.train_token_cap,
-        "val_split": "file" if src.val else f"last {cfg.val_fraction:g} of the stream",
+        "val_split": "file" if src.val else (f"last {cfg.val_fraction:g} of the characters" if bpe is not None
+                                             else f"last {cfg.val_fraction:g} of the stream"),
         "documents": f"joined with {src.join!r}" if src.join is not None else "<|endoftext|> after each",
         "dtype": "uint16",
         "surprisal": "-log((count+1)/(N+V)) over train.bin",

@@ -57,7 +57,7 @@ def build_model(cfg: Any, **context):
 
 
 # Importing the families registers them.
-from semsim.models import fock, gpt, hybrid, parflm, sphere_ebm, splm  # noqa: E402,F401
+from semsim.models import fock, gpt, hybrid, manifold_lm, parflm, sphere_ebm, splm  # noqa: E402,F401
 from semsim.models.base import LanguageModel, LMOutput  # noqa: E402
 
 __all__ = ["LMOutput", "LanguageModel", "build_model", "config_class", "families", "family_of", "register"]

@@ -95,8 +95,10 @@ def save_checkpoint(
     run_config: RunConfig,
     optimizer: torch.optim.Optimizer,
     state: dict,
+    ema: torch.nn.Module | None = None,
 ) -> None:
-    """Everything exact resume needs: weights, optimiser, RNG, and the trainer's own counters."""
+    """Everything exact resume needs: weights, optimiser, RNG, the weights' EMA (an ``AveragedModel``, if
+    kept) and the trainer's own counters."""
     path = Path(path)
     tmp = _fresh_tmp(path)
     _write_model(tmp, model, run_config)
@@ -106,6 +108,8 @@ def save_checkpoint(
         for pid, st in opt["state"].items()
         for k, v in st.items()
     }
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
     tensors["rng.cpu"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.stack(torch.cuda.get_rng_state_all())
@@ -168,10 +172,10 @@ def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
     if not folder.exists():
         if str(path_or_preset) in preset_names():  # a fresh model, built as the trainer would build it
             cfg = get_preset(str(path_or_preset))
-            from semsim.data.corpus import mass_context
+            from semsim.data.corpus import model_context
 
             # a logfreq mass takes its table from the preset's corpus
-            return build_model(cfg.model, **mass_context(cfg.model, cfg.data)).to(device), cfg
+            return build_model(cfg.model, **model_context(cfg.model, cfg.data)).to(device), cfg
         raise SemsimError(f"no checkpoint folder or preset named {str(path_or_preset)!r}")
     if not folder.is_dir() or not (folder / "model.safetensors").is_file():
         raise SemsimError(f"{folder} is not a semsim checkpoint (needs model.safetensors + config.json)")
@@ -190,8 +194,8 @@ def load_model(path_or_preset: str | Path, device: str | torch.device = "cpu"):
     return model.to(device), cfg
 
 
-def load_training_state(path: str | Path, optimizer: torch.optim.Optimizer) -> dict:
-    """Restore optimiser moments and RNG states in place; return the trainer counters."""
+def load_training_state(path: str | Path, optimizer: torch.optim.Optimizer, ema: torch.nn.Module | None = None) -> dict:
+    """Restore optimiser moments, the weights' EMA and RNG states in place; return the trainer counters."""
     folder = Path(path)
     try:
         meta = json.loads((folder / "trainer_state.json").read_text())
@@ -208,6 +212,11 @@ def load_training_state(path: str | Path, optimizer: torch.optim.Optimizer) -> d
         optimizer.load_state_dict(opt_sd)
     except (ValueError, KeyError) as e:
         raise SemsimError(f"optimiser state in {folder} does not fit this model ({e})") from None
+    if ema is not None:
+        saved = {k.removeprefix("ema."): t for k, t in tensors.items() if k.startswith("ema.")}
+        if not saved:
+            raise SemsimError(f"checkpoint {folder} holds no weight EMA but train.ema is set; resume with train.ema=0")
+        ema.load_state_dict(saved)
     torch.set_rng_state(tensors["rng.cpu"])
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(tensors["rng.cuda"]))

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from semsim.config import RunConfig
 from semsim.data import BatchSampler, prepare_corpus, validation_windows
+from semsim.data.corpus import corpus_context
 from semsim.diagnostics.causal import causal_probe
 from semsim.errors import SemsimError
 from semsim.evaluation import evaluate
@@ -30,7 +31,7 @@ from semsim.models import build_model
 from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
 from semsim.training.monitor import trend_warnings
-from semsim.training.schedule import lr_multiplier
+from semsim.training.schedule import cosine_hold_multiplier, lr_multiplier
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
@@ -155,18 +156,26 @@ class Trainer:
         self.sampler = BatchSampler(self.corpus.train, block, tc.batch_size, tc.seed, world.rank, world.size)
         self.global_batch = tc.batch_size * world.size * tc.grad_accum
         self.val = validation_windows(self.corpus.dev, block, tc.eval_tokens)  # selection reads dev only
+        self.token_bytes = self.corpus.token_bytes(run.data.data_dir)  # bits per byte, for every model
 
         torch.manual_seed(tc.seed)
         if self.resumed:
             self.model = resumed_model.to(self.device)
         else:
-            self.model = build_model(run.model, surprisal=self.corpus.surprisal_tensor()).to(self.device)
+            # rank 0 builds what the corpus gives the model (e.g. a token manifold, cached) and hands it round
+            context = distributed.on_main(world, lambda: corpus_context(run.model, self.corpus, log=self.log))
+            self.model = build_model(run.model, **context).to(self.device)
         self.optimizer = make_optimizer(self.model, tc, self.device)
+        self.ema = None
+        if tc.ema:  # torch's AveragedModel keeps the copy; validation, best/ and the test report read it
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(tc.ema), use_buffers=True)
         self.step, self.tokens_seen, self.elapsed = 0, 0, 0.0
         self._rows: list[dict] = []  # the rows written so far (trend warnings read them)
         self.best = {"loss": None, "step": None}  # JSON-safe: no inf in trainer_state.json
         if self.resumed:
-            meta = load_training_state(ckpt, self.optimizer)
+            meta = load_training_state(ckpt, self.optimizer, self.ema)
             self.step, self.tokens_seen, self.elapsed = meta["step"], meta["tokens_seen"], meta["elapsed"]
             self.best = meta.get("best", self.best)
             if world.main:  # a finished run's last rows include its final validation, which fit() repeats
@@ -224,27 +233,35 @@ class Trainer:
         with open(self.out_dir / METRICS, "a") as f:
             f.write(json.dumps(row) + "\n")
 
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """What validation and the test report evaluate: the EMA of the weights when kept, else the model."""
+        return self.model if self.ema is None else self.ema.module
+
     def _save(self, final: bool = False) -> None:
         if not self.world.main:
             return
         state = {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed, "best": self.best,
                  "final": final, "global_batch": self.global_batch, "world_size": self.world.size}
-        save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.run, self.optimizer, state)
+        save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.run, self.optimizer, state, ema=self.ema)
+        if final and self.ema is not None:  # the averaged weights as a model of their own
+            save_model(self.out_dir / "ema", self.ema.module, self.run)
 
     def validate(self, write: bool = True) -> dict:
         tc = self.run.train
         # Evaluation runs the eager model: compiling a second (no-grad) graph would cost more than it saves.
-        res = evaluate(self.model, self.val, tc.eval_batch_size, self.device, self.autocast)
-        row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"], "elapsed": self.elapsed}
+        res = evaluate(self.eval_model, self.val, tc.eval_batch_size, self.device, self.autocast, self.token_bytes)
+        row = {"step": self.step, "split": "val", "loss": res["loss"], "ppl": res["ppl"], "bpb": res["bpb"],
+               "elapsed": self.elapsed}
         if self.best["loss"] is None or res["loss"] < self.best["loss"]:
             self.best = {"loss": res["loss"], "step": self.step, "stale": 0}
             if tc.keep_best and self.step > 0:
-                save_model(self.out_dir / BEST, self.model, self.run)
+                save_model(self.out_dir / BEST, self.eval_model, self.run)
         elif write:
             self.best["stale"] = self.best.get("stale", 0) + 1  # validations since the best one
         self.model.eval()
         with torch.no_grad(), self.autocast:
-            extras = self.model(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
+            extras = self.eval_model(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
         self.model.train()
         if "energy" in extras:  # models with a Hamiltonian report their per-layer energy terms
             row["energy"] = {k: [round(x, 6) for x in v.tolist()] for k, v in extras["energy"].items()}
@@ -314,7 +331,11 @@ class Trainer:
                     break
                 progress = self.progress()
                 self.model.set_training_progress(progress)
-                lr = tc.lr * lr_multiplier(progress, warm, tc.min_lr_ratio)
+                if tc.lr_schedule == "cosine-hold":
+                    lr = tc.lr * cosine_hold_multiplier(progress, tc.steps, tc.warmup_steps, tc.lr_decay_steps,
+                                                        tc.lr_hold_steps, tc.min_lr_ratio)
+                else:
+                    lr = tc.lr * lr_multiplier(progress, warm, tc.min_lr_ratio)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 loss_sum = 0.0
@@ -330,6 +351,8 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
                 event = self.model.after_step(self.step)
                 if event is not None:
                     distributed.broadcast_state(world, self.model)
@@ -395,13 +418,14 @@ class Trainer:
 
         def run_on(model, split: str) -> dict:
             windows = validation_windows(self.corpus.split(split), block, tc.eval_tokens)
-            return {**evaluate(model, windows, tc.eval_batch_size, self.device, self.autocast), "split": split}
+            return {**evaluate(model, windows, tc.eval_batch_size, self.device, self.autocast, self.token_bytes),
+                    "split": split}
 
-        report = {"test_final": {**run_on(self.model, "test"), "step": self.step}}
+        report = {"test_final": {**run_on(self.eval_model, "test"), "step": self.step}}
         if tc.keep_best and (self.out_dir / BEST).is_dir():
             best = load_model(self.out_dir / BEST, device=self.device)[0]
             report["test_dev_selected"] = {**run_on(best, "test"), "step": self.best["step"]}
-        report["heldout_final"] = {**run_on(self.model, "heldout"), "step": self.step}
+        report["heldout_final"] = {**run_on(self.eval_model, "heldout"), "step": self.step}
         return report
 
     def _time_final_validation(self, t_start: float) -> float:
