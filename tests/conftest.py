@@ -65,4 +65,23 @@ def make_model(cfg, **context):
 
     if getattr(cfg, "mass", None) == "logfreq" and "surprisal" not in context:
         context["surprisal"] = torch.log(torch.arange(cfg.vocab_size, dtype=torch.float32) + 2.0) + 1.0
+    if hasattr(cfg, "manifold_spec") and "manifold" not in context:
+        context["manifold"] = random_manifold(cfg)
     return build_model(cfg, **context)
+
+
+def random_manifold(cfg, seed: int = 0):
+    """A token manifold of the right shapes with random content (building a real one takes minutes at
+    full size; the tests that use this check decoding and causality, not the manifold)."""
+    import numpy as np
+
+    from semsim.manifold import TokenManifold
+
+    rng = np.random.default_rng(seed)
+    V, k = cfg.vocab_size, cfg.graph_k
+    nbr = (np.arange(V)[:, None] + rng.integers(1, V, (V, k))) % V  # never the token itself
+    return TokenManifold(positions=rng.standard_normal((V, cfg.manifold_dim)),
+                         features=rng.standard_normal((V, cfg.spectral_modes + cfg.svd_dims)).astype(np.float32),
+                         coords=rng.standard_normal((V, cfg.svd_dims)).astype(np.float32),
+                         neighbours=nbr.astype(np.int64), weights=rng.uniform(0.1, 1.0, (V, k)).astype(np.float32),
+                         eigenvalues=np.sort(rng.standard_normal(cfg.spectral_modes)))

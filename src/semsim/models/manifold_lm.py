@@ -154,8 +154,9 @@ class ManifoldLM(LanguageModel):
         """(B, T, T): log w(x_t, x_s) where x_s is x_t's manifold neighbour, 0 where x_s = x_t, −inf else,
         read from the V × V table of the token graph."""
         V = self.config.vocab_size
-        table = torch.full((V, V), -math.inf, device=idx.device)
-        table.scatter_(1, self.neighbours, torch.log(self.edge_weights.clamp_min(1e-6)))
+        logw = torch.log(self.edge_weights.clamp_min(1e-6))
+        table = torch.full((V, V), -math.inf, device=idx.device, dtype=logw.dtype)
+        table.scatter_(1, self.neighbours, logw)
         table.fill_diagonal_(0.0)
         return table[idx.unsqueeze(2), idx.unsqueeze(1)]
 
