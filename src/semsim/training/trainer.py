@@ -37,7 +37,7 @@ CHECKPOINT = "checkpoint"
 BEST = "best"
 METRICS = "metrics.jsonl"
 # What a run writes into its folder: a folder holding any of these holds a run.
-RUN_FILES = ("config.json", METRICS, CHECKPOINT, BEST, "loss_curve.png", "monitor.png", "summary.json")
+RUN_FILES = ("config.json", METRICS, CHECKPOINT, BEST, "ema", "loss_curve.png", "monitor.png", "summary.json")
 
 
 class Interrupted(SemsimError):
@@ -259,10 +259,12 @@ class Trainer:
                 save_model(self.out_dir / BEST, self.eval_model, self.run)
         elif write:
             self.best["stale"] = self.best.get("stale", 0) + 1  # validations since the best one
-        self.model.eval()
+        em = self.eval_model
+        was_training = em.training
+        em.eval()
         with torch.no_grad(), self.autocast:
-            extras = self.eval_model(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
-        self.model.train()
+            extras = em(self.val[: tc.eval_batch_size, :-1].to(self.device), return_extras=True).extras
+        em.train(was_training)
         if "energy" in extras:  # models with a Hamiltonian report their per-layer energy terms
             row["energy"] = {k: [round(x, 6) for x in v.tolist()] for k, v in extras["energy"].items()}
         if "monitor" in extras:  # a family's own health figures (e.g. the hypersphere model's splats)
