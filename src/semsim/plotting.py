@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-
-def _read_rows(metrics: str | Path) -> list[dict]:
-    """The rows of a run's metrics.jsonl."""
-    return [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
+from semsim.training.monitor import read_rows
 
 
 def plot_loss_curve(metrics: str | Path, out_png: str | Path, title: str | None = None) -> Path:
@@ -17,7 +13,7 @@ def plot_loss_curve(metrics: str | Path, out_png: str | Path, title: str | None 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read_rows(metrics)
+    rows = read_rows(metrics)
     train = [(r["step"], r["loss"]) for r in rows if r.get("split") == "train"]
     val = [(r["step"], r["loss"]) for r in rows if r.get("split") == "val"]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
@@ -49,7 +45,7 @@ def plot_val_vs_wall(runs: dict[str, str | Path], out_png: str | Path, title: st
 
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=120)
     for label, path in runs.items():
-        val = [(r["elapsed"], r["ppl"]) for r in _read_rows(path) if r.get("split") == "val" and "elapsed" in r]
+        val = [(r["elapsed"], r["ppl"]) for r in read_rows(path) if r.get("split") == "val" and "elapsed" in r]
         if not val:
             continue
         (line,) = ax.plot(*zip(*val), lw=1.4, label=label)
@@ -78,7 +74,7 @@ def plot_monitor(metrics: str | Path, out_png: str | Path, title: str | None = N
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = _read_rows(metrics)
+    rows = read_rows(metrics)
     val = [r for r in rows if r.get("split") == "val" and "monitor" in r]
     if not val:
         return None

@@ -12,13 +12,13 @@ training, and Langevin convergence.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from semsim.physics.langevin import sphere_langevin
+from semsim.training.monitor import read_rows
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def energy_trend(metrics: str | Path) -> dict:
     path = Path(metrics)
     if not path.is_file():
         raise FileNotFoundError(f"no metrics.jsonl at {path}: energy-trend reads a training run's log")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_rows(path)
     val = [r for r in rows if r.get("split") == "val" and "splat_energy" in r.get("monitor", {})]
     steps = [r["step"] for r in val]
     energy = [r["monitor"]["splat_energy"] for r in val]

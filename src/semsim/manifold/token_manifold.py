@@ -109,20 +109,21 @@ def couplings(stats: dict, spec: ManifoldSpec) -> dict:
         cut = np.quantile(counts[counts > 0], 1 - spec.syntactic_share)
         P = P * torch.from_numpy(1.0 + (counts >= cut))  # the most frequent bigrams pull twice as hard
     P = spec.spring * P
-    return {"A": A, "P": P, "mass": torch.from_numpy(1.0 + stats["entropy"]).unsqueeze(-1)}
+    Ps, Pt = P + P.T, P - P.T  # the springs' symmetric part; the bigram flow's one-way part (torsion)
+    return {"A": A, "P": P, "mass": torch.from_numpy(1.0 + stats["entropy"]).unsqueeze(-1),
+            "Ps": Ps, "Pt": Pt, "deg_A": A.sum(1, keepdim=True), "deg_P": Ps.sum(1, keepdim=True),
+            "deg_T": Pt.sum(1, keepdim=True), "pull": (P.sum(0) - P.sum(1)).unsqueeze(-1)}
 
 
 def forces(x: torch.Tensor, c: dict, spec: ManifoldSpec) -> torch.Tensor:
     """Force on every token, written with matrix products (V × V couplings times V × dim positions)."""
-    A, P = c["A"], c["P"]
-    Ps, Pt = P + P.T, P - P.T
     e0 = torch.zeros(x.shape[1], dtype=x.dtype)
     e0[0] = spec.offset
-    F = A @ x - A.sum(1, keepdim=True) * x  # Σ_j A_ij (x_j − x_i)
+    F = c["A"] @ x - c["deg_A"] * x  # Σ_j A_ij (x_j − x_i)
     # directed springs, energy Σ P_ij |x_j − x_i − δe₀|²/2: −∂/∂x_k = (P+Pᵀ)x − deg·x_k + δe₀(colsum − rowsum)
-    F = F + Ps @ x - Ps.sum(1, keepdim=True) * x + (P.sum(0) - P.sum(1)).unsqueeze(-1) * e0
+    F = F + c["Ps"] @ x - c["deg_P"] * x + c["pull"] * e0
     if x.shape[1] >= 3 and spec.torsion:
-        t = Pt @ x - Pt.sum(1, keepdim=True) * x  # Σ_j Pt_ij (x_j − x_i), then the quarter turn in (e₁, e₂)
+        t = c["Pt"] @ x - c["deg_T"] * x  # Σ_j Pt_ij (x_j − x_i), then the quarter turn in (e₁, e₂)
         turn = torch.zeros_like(F)
         turn[:, 1], turn[:, 2] = -t[:, 2], t[:, 1]
         F = F + spec.torsion * turn
@@ -155,7 +156,7 @@ def simulate(stats: dict, spec: ManifoldSpec, progress=None) -> tuple[np.ndarray
         x = x + spec.dt * v
         if progress is not None:
             progress(step)
-    return x.numpy(), {"A": c["A"].numpy(), "springs": (c["P"] + c["P"].T).numpy()}
+    return x.numpy(), {"A": c["A"].numpy(), "springs": c["Ps"].numpy()}
 
 
 def token_hessian(x: np.ndarray, couplings: dict, spec: ManifoldSpec) -> np.ndarray:

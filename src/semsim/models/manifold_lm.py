@@ -90,7 +90,8 @@ class GraphHop(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, c.mlp_ratio * d), nn.GELU(), nn.Linear(c.mlp_ratio * d, d))
         self.n_head, self.window = c.n_head, c.window
 
-    def forward(self, h, feats, z, graph_bias, window_mask, causal):
+    def forward(self, h, feats, z, graph_bias, window_mask, causal, dist):
+        """``dist``: (B, 1, T, T) squared manifold distances |z_t − z_s|² / dims (the same for every hop)."""
         B, T, d = h.shape
         q, k, v = self.qkv(self.ln_mp(h)).split(d, dim=-1)
         scores = (q @ k.transpose(1, 2)).float() / math.sqrt(d) + torch.where(graph_bias > -1e30, graph_bias,
@@ -102,7 +103,6 @@ class GraphHop(nn.Module):
 
         q, k, v = (t.view(B, T, self.n_head, d // self.n_head).transpose(1, 2)
                    for t in self.att_qkv(self.ln_att(h)).split(d, dim=-1))
-        dist = torch.cdist(z.float(), z.float()).pow(2).unsqueeze(1) / z.shape[-1]  # (B, 1, T, T)
         bias = -F.softplus(self.metric).view(1, -1, 1, 1) * dist
         bias = bias.masked_fill(~causal.view(1, 1, T, T), float("-inf")).to(q.dtype)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
@@ -167,9 +167,10 @@ class ManifoldLM(LanguageModel):
         causal = gap >= 0
         window = causal & (gap < self.config.window)
         feats, z, gb = self.features[idx], self.coords[idx], self.graph_bias(idx)
+        dist = torch.cdist(z.float(), z.float()).pow(2).unsqueeze(1) / z.shape[-1]  # (B, 1, T, T)
         h, hidden = x, [x]
         for hop in self.hops:
-            h = hop(h, feats.to(h.dtype), z.to(h.dtype), gb, window, causal)
+            h = hop(h, feats.to(h.dtype), z.to(h.dtype), gb, window, causal, dist)
             hidden.append(h)
         logits = self.ln_f(h) @ self.wte.weight.T
         return logits, None, ({"hidden": hidden} if return_extras else {})

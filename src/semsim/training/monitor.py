@@ -11,6 +11,14 @@ trigger it:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+
+def read_rows(metrics: str | Path) -> list[dict]:
+    """The rows of a run's ``metrics.jsonl``."""
+    return [json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()]
+
 
 def _rising(values: list[float]) -> bool:
     return len(values) >= 2 and all(b > a for a, b in zip(values, values[1:]))

@@ -30,7 +30,7 @@ from semsim.evaluation import evaluate
 from semsim.models import build_model
 from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
-from semsim.training.monitor import trend_warnings
+from semsim.training.monitor import read_rows, trend_warnings
 from semsim.training.schedule import cosine_hold_multiplier, lr_multiplier
 
 CHECKPOINT = "checkpoint"
@@ -180,7 +180,8 @@ class Trainer:
             self.best = meta.get("best", self.best)
             if world.main:  # a finished run's last rows include its final validation, which fit() repeats
                 self._truncate_metrics(self.step, keep_val_at_step=not meta.get("final", False))
-                self._rows = _read_metrics(self.out_dir / METRICS)
+                if (self.out_dir / METRICS).is_file():  # the rows trend warnings read
+                    self._rows = [r for r in read_rows(self.out_dir / METRICS) if r.get("split") in ("val", "event")]
             before = meta.get("global_batch", self.global_batch)
             if before != self.global_batch:
                 self.log(f"note: the global batch changes from {before} to {self.global_batch} sequences at "
@@ -443,13 +444,6 @@ class Trainer:
                 "validation and save; raise the budget or lower train.eval_tokens"
             )
         return reserve
-
-
-def _read_metrics(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r.get("split") in ("val", "event")]
 
 
 @contextlib.contextmanager
