@@ -3,9 +3,12 @@
     python benchmarks/speed.py --out speed.json \
         gpt=gpt-baseline  splm=splm-multixi  splm_autograd=splm-multixi:model.force=autograd
 
-Each variant is ``label=preset[:override,override...]``. A step is forward + backward + AdamW at the
-preset's batch (16 × 512 by default), bf16 autocast; we report the median of timed steps after
-warm-up, tokens/s, each variant's ratio to the first, and peak memory.
+Each variant is ``label=preset[:override,override...][@option,option...]``, options being a compile
+scope (``whole``, ``model``; bare for backward compatibility) and ``kernels=reference|fused``,
+``dtype=bf16|fp32|tf32`` (fp32 eager without autocast; tf32 also allows TF32 matmuls). A step is
+forward + backward + AdamW at the preset's batch (16 × 512 by default); we report the median of
+timed steps after warm-up, tokens/s, each variant's ratio to the first, peak memory and (with
+``--profile``) the variant's top CUDA kernels over a few more steps.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 
 import torch
 
+from semsim import kernels
 from provenance import provenance, random_model  # sibling script
 from semsim.presets import get_preset
 from semsim.training.trainer import make_optimizer
@@ -32,8 +36,47 @@ def parse_variant(spec: str):
     return label, preset, overrides, run
 
 
-def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.device) -> dict:
+def parse_options(opts: str, default_compile: str) -> dict:
+    o = {"compile": default_compile, "kernels": "fused", "dtype": "bf16"}
+    for item in filter(None, opts.split(",")):
+        key, eq, val = item.partition("=")
+        if eq:
+            o[key] = val
+        else:
+            o["compile"] = key
+    return o
+
+
+def top_kernels(step_fn, n_steps: int, top: int) -> list[dict]:
+    """The ``top`` CUDA kernels by total device time over ``n_steps`` profiled steps (ms per step)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(n_steps):
+            step_fn()
+        torch.cuda.synchronize()
+    rows = []
+    for e in prof.key_averages():
+        t = getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+        if t > 0 and e.device_type.name == "CUDA":
+            rows.append({"kernel": e.key[:160], "ms_per_step": t / 1e3 / n_steps, "calls_per_step": e.count / n_steps})
+    rows.sort(key=lambda r: -r["ms_per_step"])
+    total = sum(r["ms_per_step"] for r in rows)
+    for r in rows:
+        r["share"] = r["ms_per_step"] / total if total else None
+    return rows[:top]
+
+
+def time_variant(run, steps: int, warmup: int, opts: dict, device: torch.device, profile_top: int = 0) -> dict:
+    with kernels.use(opts["kernels"]):
+        return _time_variant(run, steps, warmup, opts, device, profile_top)
+
+
+def _time_variant(run, steps, warmup, opts, device, profile_top):
+    compile_ = opts["compile"]
     torch.manual_seed(0)
+    torch.backends.cuda.matmul.allow_tf32 = opts["dtype"] == "tf32"
+    torch.backends.cudnn.allow_tf32 = opts["dtype"] == "tf32"
     model = random_model(run.model).to(device)
     opt = make_optimizer(model, run.train, device)
     # "model": the model's regional compilation (compile_for_training("regional"))
@@ -47,16 +90,21 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times = []
-    for i in range(warmup + steps):
-        sync()
-        t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+    autocast = cuda and opts["dtype"] == "bf16"
+
+    def train_step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             out = fwd(x, targets=y)
             loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+
+    for i in range(warmup + steps):
+        sync()
+        t0 = time.perf_counter()
+        train_step()
         sync()
         if i == 0:
             first_step = time.perf_counter() - t0  # includes compilation when compiling
@@ -74,8 +122,13 @@ def time_variant(run, steps: int, warmup: int, compile_: str, device: torch.devi
         "peak_mem_gb": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
         "compile": compile_,
         "compile_mode": run.train.compile_mode,
+        "kernels": opts["kernels"],
+        "dtype": opts["dtype"],
         "first_step_s": first_step,
+        "compile_s": first_step - step if compile_ != "none" else None,  # first step less a timed one
     }
+    if profile_top and cuda:
+        res["top_kernels"] = top_kernels(train_step, 3, profile_top)
     if hasattr(model, "flops_per_token"):  # the attention baseline's model FLOP utilisation
         res["mfu_vs_989tflops"] = model.flops_per_token(T) * res["tokens_per_s"] / (H100_BF16_DENSE_TFLOPS * 1e12)
     del model, opt, fwd
@@ -92,15 +145,16 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--compile", choices=["none", "model", "whole"], default="none",
                    help="model: compile_for_training('regional') (one SPLM layer); whole: torch.compile(model)")
+    p.add_argument("--profile", type=int, default=0, help="record each variant's top N CUDA kernels")
     p.add_argument("--out", required=True)
     a = p.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # CPU: smoke runs only
     rows = []
     for spec in a.variants:
-        spec, _, mode = spec.partition("@")
+        spec, _, options = spec.partition("@")
         label, preset, overrides, run = parse_variant(spec)
         try:
-            r = time_variant(run, a.steps, a.warmup, mode or a.compile, device)
+            r = time_variant(run, a.steps, a.warmup, parse_options(options, a.compile), device, a.profile)
         except Exception as e:  # noqa: BLE001 - one failing variant (e.g. a compile mode it cannot take) keeps the others
             print(f"{label}: failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
             rows.append({"label": label, "preset": preset, "overrides": overrides, "error": f"{type(e).__name__}: {e}"[:2000]})
@@ -116,7 +170,7 @@ def main() -> None:
         **provenance(),
         "steps": a.steps,
         "warmup": a.warmup,
-        "dtype": "bf16 autocast",
+        "dtype": "per row: bf16 = bf16 autocast, fp32 = no autocast, tf32 = fp32 with TF32 matmuls",
     }
     with open(a.out, "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=2)

@@ -9,6 +9,11 @@ import pytest
 import torch
 from hypothesis import settings
 
+# Without a GPU the Triton kernels are checked through Triton's interpreter (tests/test_kernels.py); the
+# choice must be made before the kernels are defined. CPU tensors elsewhere still take the PyTorch paths.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 from semsim.assets import asset_path
 from semsim.runtime import keep_freed_memory
 

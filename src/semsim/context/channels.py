@@ -14,8 +14,10 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
-from semsim.context.scan import diag_scan, matrix_scan
+from semsim import kernels
+from semsim.context.scan import causal_filter, diag_scan, matrix_scan
 
 
 def _positions(t0: int | torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -38,8 +40,12 @@ class CumulativeMean(nn.Module):
     n_channels = 1
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        t = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype).view(1, -1, 1)
-        return (h.cumsum(1) / t).unsqueeze(2)
+        T = h.shape[1]
+        wdtype = torch.promote_types(h.dtype, torch.float32)  # the weights are built in ≥ fp32
+        t = torch.arange(1, T + 1, device=h.device, dtype=wdtype).view(-1, 1)
+        if kernels.fused():  # W_{t,s} = 1/t for s ≤ t: one matmul (see causal_filter)
+            return causal_filter(h, (torch.ones(T, T, device=h.device, dtype=wdtype).tril() / t).unsqueeze(0))
+        return (h.cumsum(1) / t.to(h.dtype).view(1, -1, 1)).unsqueeze(2)
 
     def stream(self, h: torch.Tensor, state: torch.Tensor | None, t0: int):
         """State: the running sum Σ_{s≤t0} h_s, (B, d)."""
@@ -63,7 +69,19 @@ class MultiEMA(nn.Module):
     def alphas(self) -> torch.Tensor:
         return torch.sigmoid(self.decay_logit)
 
+    def weights(self, T: int) -> torch.Tensor:
+        """The filter as a (K, T, T) matrix: W_{k,t,s} = (1 − α_k) α_k^{t−s} [/ (1 − α_k^t)] for s ≤ t."""
+        log_a = F.logsigmoid(self.decay_logit).view(-1, 1, 1)  # log α, exact near α → 1
+        t = torch.arange(1, T + 1, device=log_a.device, dtype=torch.float32)
+        lag = (t.view(-1, 1) - t.view(1, -1)).clamp_min(0)
+        W = torch.exp(lag * log_a) * (-torch.expm1(log_a)) * torch.ones(T, T, device=log_a.device).tril()
+        if self.debias:
+            W = W / -torch.expm1(t.view(1, -1, 1) * log_a)  # 1 − α^t
+        return W
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if kernels.fused():
+            return causal_filter(h, self.weights(h.shape[1]))
         a = self.alphas.to(h.dtype).view(-1, 1)  # (K, 1) broadcast over d
         xi = diag_scan((1 - a) * h.unsqueeze(2), a)  # (B, T, K, d)
         if self.debias:

@@ -1,4 +1,4 @@
-"""Causal linear recurrences x_t = A x_{t-1} + u_t along time, by recursive doubling.
+"""Causal linear recurrences x_t = A x_{t-1} + u_t along time: recursive doubling, or one matmul.
 
 Hillis–Steele doubling: after round k, x_t = Σ_{j<2^k} A^j u_{t-j}; round k+1 adds
 A^{2^k} x_{t-2^k}. log2(T) passes of O(T) work each, no T×T matrix, and — unlike an FFT
@@ -32,3 +32,16 @@ def matrix_scan(u: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
         x = x + torch.einsum("nm,btmd->btnd", P, _shift(x, s))
         P, s = P @ P, 2 * s
     return x
+
+
+def causal_filter(h: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """ξ_{t,k} = Σ_{s≤t} W_{k,t,s} h_s for h (B, T, d) and lower-triangular weights W (K, T, T) → (B, T, K, d).
+
+    A diagonal scan with a scalar decay per channel is this filter with W_{k,t,s} = a_k^{t−s}: one
+    batched matmul (8.6 GFLOP a layer at 16 × 512 × 256, K = 4 — microseconds on a GPU) instead of
+    the doubling scan's 2·log2(T) passes over a (B, T, K, d) tensor, each kept for the backward.
+    Causal bit for bit: the weights above the diagonal are exact zeros, so a later h_s adds 0.
+    """
+    K, T, _ = W.shape
+    out = torch.matmul(W.transpose(0, 1).reshape(T * K, T).to(h.dtype), h)  # rows (t, k)
+    return out.view(h.shape[0], T, K, h.shape[-1])

@@ -14,13 +14,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from semsim import kernels
 from semsim.errors import SemsimError
 from semsim.models.cache import DecodeState
 
 
 @dataclass
 class LMOutput:
-    logits: torch.Tensor
+    logits: torch.Tensor | None  # None when the fused head computed the loss without them
     loss: torch.Tensor | None = None  # mean next-token cross-entropy (nats)
     aux_loss: torch.Tensor | None = None  # regularisers the trainer adds to the objective
     extras: dict = field(default_factory=dict)  # diagnostics (energies, potentials, ...)
@@ -41,11 +42,25 @@ class LanguageModel(nn.Module):
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None, return_extras: bool = False
     ) -> LMOutput:
+        if targets is not None and not return_extras and self.tied_head and kernels.fused():
+            from semsim.kernels.linear_ce import linear_cross_entropy  # chunked head: no full logits
+
+            h, aux, extras = self.final_states(self.embed(idx), idx)
+            return LMOutput(None, linear_cross_entropy(h, self.wte.weight, targets), aux, extras)
         logits, aux, extras = self.forward_embeddings(self.embed(idx), idx, return_extras)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1))
+            wide = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 logits → fp32; float64 stays
+            loss = F.cross_entropy(wide.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return LMOutput(logits, loss, aux, extras)
+
+    # Families whose logits are final_states(x) @ wte.weightᵀ: with targets, ``forward`` then fuses
+    # the head into the loss (semsim.kernels.linear_ce) and returns no logits.
+    tied_head = False
+
+    def final_states(self, x: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+        """Layer-0 states → (states the tied head reads (B, T, d), aux_loss or None, extras)."""
+        raise NotImplementedError
 
     def compile_for_training(self, scope: str = "whole", mode: str | None = None) -> nn.Module:
         """What the trainer runs when ``train.compile`` is on. ``whole``: one graph of the whole model;

@@ -125,6 +125,13 @@ class GPT(LanguageModel):
         state.pos += idx.shape[1]
         return self.ln_f(x) @ self.wte.weight.T
 
+    tied_head = True
+
+    def final_states(self, x, idx):
+        for block in self.blocks:
+            x = block(x)
+        return self.ln_f(x), None, {}
+
     def forward_embeddings(self, x, idx, return_extras=False):
         hidden = [x] if return_extras else None
         for block in self.blocks:

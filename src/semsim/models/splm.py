@@ -165,6 +165,11 @@ class SPLM(LanguageModel):
         return self.potential.force(xi, h)
 
     # ------------------------------------------------------------------ dynamics
+    tied_head = True
+
+    def final_states(self, x, idx):
+        return self.integrate(x, idx)
+
     def forward_embeddings(self, x, idx, return_extras=False, state: DecodeState | None = None):
         h, aux, extras = self.integrate(x, idx, return_extras, state)
         return h @ self.wte.weight.T, aux, extras

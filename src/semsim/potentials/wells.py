@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from semsim import kernels
 from semsim.potentials.base import Potential
 from semsim.potentials.mlp import MLPPotential
 
@@ -114,7 +115,17 @@ class MixtureWells(Potential):
     def energy(self, xi, h):
         return self._terms(xi, h)[-1]
 
+    def packed(self, xi):
+        """The four maps side by side in one matmul: [μ | precision | π-logits | b], (…, 2Kd + K + 1)."""
+        maps = (self.mu, self.prec, self.logit_pi, self.bias)
+        return F.linear(xi, torch.cat([m.weight for m in maps]), torch.cat([m.bias for m in maps]))
+
     def force(self, xi, h):
+        if kernels.fused():  # one matmul, then one pass each way (semsim.kernels.wells_force)
+            from semsim.kernels.wells_force import WellsForce
+
+            f, V = WellsForce.apply(self.packed(xi), h, self.K, self.tau, A_MIN)
+            return f.to(torch.promote_types(h.dtype, xi.dtype)), V
         a, delta, s, V = self._terms(xi, h)
         q = torch.softmax(s, dim=-1)
         return -(q.unsqueeze(-1) * a * delta).sum(-2), V
