@@ -25,8 +25,10 @@ except ImportError:  # pragma: no cover - depends on the install
 CHUNK = 2048
 
 
-def _rows_torch(logits: torch.Tensor, targets: torch.Tensor, scale: float, grad: bool) -> torch.Tensor:
-    """Per-row loss; with ``grad``, logits become scale·(softmax − onehot) in place."""
+def _rows_torch(logits: torch.Tensor, targets: torch.Tensor, n_cols: int, scale: float, grad: bool) -> torch.Tensor:
+    """Per-row loss over the first ``n_cols`` columns; with ``grad``, those become scale·(softmax − onehot)
+    in place (the rest, zero logits of padding rows, are left as they are)."""
+    logits = logits[:, :n_cols]
     x = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
     lse = torch.logsumexp(x, -1)
     loss = lse - x.gather(1, targets.unsqueeze(1)).squeeze(1)
@@ -65,12 +67,12 @@ if triton is not None:
                 tl.store(base + c, g.to(X.dtype.element_ty), mask=c < n_cols)
 
 
-def _rows(logits, targets, scale: float, grad: bool) -> torch.Tensor:
+def _rows(logits, targets, n_cols: int, scale: float, grad: bool) -> torch.Tensor:
     if not on_triton(logits):
-        return _rows_torch(logits, targets, scale, grad)
+        return _rows_torch(logits, targets, n_cols, scale, grad)
     loss = torch.empty(logits.shape[0], device=logits.device, dtype=torch.float32)
-    _ce_rows_kernel[(logits.shape[0],)](logits, targets, loss, logits.shape[1], logits.stride(0), scale,
-                                        GRAD=grad, BLOCK=4096 if logits.shape[1] >= 4096 else 1024)
+    _ce_rows_kernel[(logits.shape[0],)](logits, targets, loss, n_cols, logits.stride(0), scale,
+                                        GRAD=grad, BLOCK=4096 if n_cols >= 4096 else 1024)
     return loss
 
 
@@ -80,19 +82,23 @@ class LinearCrossEntropy(torch.autograd.Function):
         cd = _compute_dtype(h)
         N = h.shape[0]
         grad = h.requires_grad or W.requires_grad
-        Wc = W.to(cd)
+        V = W.shape[0]
+        # rows padded to a multiple of 64: a 50,257-wide output has unaligned rows, and cuBLAS then
+        # falls back to slow kernels; the zero rows give logits of 0 that the row pass never reads
+        Wc = torch.zeros(-(-V // 64) * 64, W.shape[1], device=W.device, dtype=cd)
+        Wc[:V] = W
         loss = torch.empty(N, device=h.device, dtype=torch.promote_types(cd, torch.float32))
         dh = torch.empty(N, h.shape[1], device=h.device, dtype=h.dtype) if grad else None
-        dW = torch.zeros(W.shape, device=W.device, dtype=torch.promote_types(cd, torch.float32)) if grad else None
+        dW = torch.zeros(Wc.shape, device=W.device, dtype=torch.promote_types(cd, torch.float32)) if grad else None
         with torch.autocast(h.device.type, enabled=False):
             for i in range(0, N, chunk):
                 hc = h[i: i + chunk].to(cd)
                 logits = hc @ Wc.t()
-                loss[i: i + chunk] = _rows(logits, targets[i: i + chunk], 1.0 / N, grad)
+                loss[i: i + chunk] = _rows(logits, targets[i: i + chunk], V, 1.0 / N, grad)
                 if grad:  # logits now hold ∂loss/∂logits
                     dh[i: i + chunk] = logits @ Wc
                     dW += (logits.t() @ hc).to(dW.dtype)
-        ctx.save_for_backward(dh, dW)
+        ctx.save_for_backward(dh, None if dW is None else dW[:V])
         ctx.W_dtype = W.dtype
         return loss.mean()
 
