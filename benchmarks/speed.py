@@ -4,7 +4,8 @@
         gpt=gpt-baseline  splm=splm-multixi  splm_autograd=splm-multixi:model.force=autograd
 
 Each variant is ``label=preset[:override,override...][@option,option...]``, options being a compile
-scope (``whole``, ``model``; bare for backward compatibility) and ``kernels=reference|fused``,
+scope (``whole``, ``model``; bare for backward compatibility), ``graph=1`` (the whole step replayed
+as a CUDA graph, :mod:`semsim.training.graphed_step`), ``kernels=reference|fused``,
 ``dtype=bf16|fp32|tf32`` (fp32 eager without autocast; tf32 also allows TF32 matmuls). A step is
 forward + backward + AdamW at the preset's batch (16 × 512 by default); we report the median of
 timed steps after warm-up, tokens/s, each variant's ratio to the first, peak memory and (with
@@ -23,6 +24,7 @@ import torch
 from semsim import kernels
 from provenance import provenance, random_model  # sibling script
 from semsim.presets import get_preset
+from semsim.training.graphed_step import GraphedTrainStep, capturable_adamw
 from semsim.training.trainer import make_optimizer
 
 H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM datasheet, dense bf16
@@ -37,7 +39,7 @@ def parse_variant(spec: str):
 
 
 def parse_options(opts: str, default_compile: str) -> dict:
-    o = {"compile": default_compile, "kernels": "fused", "dtype": "bf16"}
+    o = {"compile": default_compile, "kernels": "fused", "dtype": "bf16", "graph": "0"}
     for item in filter(None, opts.split(",")):
         key, eq, val = item.partition("=")
         if eq:
@@ -78,7 +80,8 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
     torch.backends.cuda.matmul.allow_tf32 = opts["dtype"] == "tf32"
     torch.backends.cudnn.allow_tf32 = opts["dtype"] == "tf32"
     model = random_model(run.model).to(device)
-    opt = make_optimizer(model, run.train, device)
+    graphed = opts["graph"] == "1"
+    opt = capturable_adamw(model, run.train, device) if graphed else make_optimizer(model, run.train, device)
     # "model": the model's regional compilation (compile_for_training("regional"))
     scope = {"model": "regional"}.get(compile_, compile_)
     fwd = model if compile_ == "none" else model.compile_for_training(scope, run.train.compile_mode)
@@ -92,7 +95,14 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
     times = []
     autocast = cuda and opts["dtype"] == "bf16"
 
-    def train_step():
+    if graphed:
+        graph_step = GraphedTrainStep(model, fwd, opt, 1.0,
+                                      lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast))
+
+        def train_step():
+            graph_step(x, y)
+
+    def eager_step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             out = fwd(x, targets=y)
             loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
@@ -101,6 +111,8 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    if not graphed:
+        train_step = eager_step
     for i in range(warmup + steps):
         sync()
         t0 = time.perf_counter()
@@ -123,6 +135,7 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
         "compile": compile_,
         "compile_mode": run.train.compile_mode,
         "kernels": opts["kernels"],
+        "cuda_graph": graphed,
         "dtype": opts["dtype"],
         "first_step_s": first_step,
         "compile_s": first_step - step if compile_ != "none" else None,  # first step less a timed one
@@ -154,7 +167,7 @@ def main() -> None:
         spec, _, options = spec.partition("@")
         label, preset, overrides, run = parse_variant(spec)
         try:
-            r = time_variant(run, a.steps, a.warmup, parse_options(options, a.compile), device, a.profile)
+            r = time_variant(run, a.steps, a.warmup, parse_options(options, a.compile), device)
         except Exception as e:  # noqa: BLE001 - one failing variant (e.g. a compile mode it cannot take) keeps the others
             print(f"{label}: failed: {type(e).__name__}: {str(e)[:300]}", flush=True)
             rows.append({"label": label, "preset": preset, "overrides": overrides, "error": f"{type(e).__name__}: {e}"[:2000]})
@@ -162,6 +175,12 @@ def main() -> None:
         rows.append({"label": label, "preset": preset, "overrides": overrides, **r})
         print(f"{label:28s} {r['params'] / 1e6:6.2f}M  {r['step_ms']:8.2f} ms/step  {r['tokens_per_s']:>10,.0f} tok/s"
               f"  {r['peak_mem_gb'] or 0:.2f} GB  first step {r['first_step_s']:.1f} s", flush=True)
+    if a.profile and device.type == "cuda":  # after all timings: a profiler session can slow later launches
+        for spec, row in zip(a.variants, rows):
+            spec, _, options = spec.partition("@")
+            opts = parse_options(options, a.compile)
+            if "error" not in row and opts["kernels"] == "fused":
+                row["top_kernels"] = time_variant(parse_variant(spec)[3], 1, 3, opts, device, a.profile)["top_kernels"]
     base = rows[0].get("tokens_per_s")
     for r in rows:
         if base and "tokens_per_s" in r:

@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Fused kernels vs the reference paths they replace, in one process on one GPU: training-step time,
 # tokens/s, peak memory (and compile time where compiled) of the five published-size presets, batch
-# 16 x 512, AdamW, clip 1.0, random tokens, median of 20 steps after 5; the top CUDA kernels of each
-# fused variant. Usage: bash benchmarks/scripts/fused_kernels.sh [eager|compile]; results in $OUT.
+# 16 x 512, AdamW, clip 1.0, random tokens, median of 20 steps after 5; then the top CUDA kernels of
+# each fused variant. graph=1: the whole step replayed as a CUDA graph (no compilation).
+# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|compile]; results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 cd benchmarks
 case "${1:-eager}" in
 eager)
-  python3 speed.py --out $OUT/fused_kernels_eager.json --steps 20 --warmup 5 --profile 12 \
-    gpt_ref=gpt-baseline@kernels=reference gpt=gpt-baseline \
-    splm_multixi_ref=splm-multixi@kernels=reference splm_multixi=splm-multixi \
-    splm_multixi_sq3_ref=splm-multixi-sq3@kernels=reference splm_multixi_sq3=splm-multixi-sq3 \
-    parflm_multixi_sq3_ref=parflm-multixi-sq3@kernels=reference parflm_multixi_sq3=parflm-multixi-sq3 \
-    fock_parflm_sq3_ref=fock-parflm-sq3@kernels=reference fock_parflm_sq3=fock-parflm-sq3 \
-    gpt_fp32_ref=gpt-baseline@kernels=reference,dtype=fp32 gpt_fp32=gpt-baseline@dtype=fp32 \
-    splm_multixi_fp32_ref=splm-multixi@kernels=reference,dtype=fp32 splm_multixi_fp32=splm-multixi@dtype=fp32 \
-    splm_multixi_tf32=splm-multixi@dtype=tf32 2>&1 | grep -v -i warn ;;
+  v=""
+  for p in gpt-baseline splm-multixi splm-multixi-sq3 parflm-multixi-sq3 fock-parflm-sq3; do
+    l=${p//-/_}
+    v="$v ${l}_ref=$p@kernels=reference ${l}_fused=$p ${l}_fused_graph=$p@graph=1"
+  done
+  python3 speed.py --out $OUT/fused_kernels_bf16.json --steps 20 --warmup 5 --profile 12 $v 2>&1 | grep -v -i warn
+  python3 speed.py --out $OUT/fused_kernels_fp32.json --steps 20 --warmup 5 \
+    gpt_ref_fp32=gpt-baseline@kernels=reference,dtype=fp32 gpt_fused_fp32=gpt-baseline@dtype=fp32 \
+    splm_multixi_ref_fp32=splm-multixi@kernels=reference,dtype=fp32 splm_multixi_fused_fp32=splm-multixi@dtype=fp32 \
+    splm_multixi_ref_tf32=splm-multixi@kernels=reference,dtype=tf32 splm_multixi_fused_tf32=splm-multixi@dtype=tf32 \
+    2>&1 | grep -v -i warn ;;
 compile)
   python3 speed.py --out $OUT/fused_kernels_compile.json --steps 20 --warmup 5 \
     gpt_whole=gpt-baseline@whole \

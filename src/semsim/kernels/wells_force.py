@@ -29,9 +29,9 @@ except ImportError:  # pragma: no cover - depends on the install
 
 
 def _split(Y, K, d):
-    N = Y.shape[0]
-    Kd = K * d
-    return Y[:, :Kd].view(N, K, d), Y[:, Kd: 2 * Kd].view(N, K, d), Y[:, 2 * Kd: 2 * Kd + K], Y[:, -1]
+    N, Kd = Y.shape[0], K * d
+    return (Y[:, :Kd].reshape(N, K, d), Y[:, Kd: 2 * Kd].reshape(N, K, d), Y[:, 2 * Kd: 2 * Kd + K],
+            Y[:, 2 * Kd + K])
 
 
 def _forward_torch(Y, h, K, d, tau, a_min):
@@ -58,7 +58,9 @@ def _backward_torch(Y, h, q, f_bar, V_bar, K, d, tau, a_min):
     F_bar = -q.unsqueeze(-1) * u.unsqueeze(1)
     a_bar = 0.5 * E_bar * delta * delta + F_bar * delta
     d_bar = E_bar * a * delta + F_bar * a
-    Y_bar = torch.cat([(-d_bar).flatten(1), (a_bar * torch.sigmoid(p)).flatten(1), l_bar, V_bar.unsqueeze(-1)], -1)
+    pad = Y.shape[1] - (2 * K * d + K + 1)  # zero columns after b (see MixtureWells.packed)
+    Y_bar = torch.cat([(-d_bar).flatten(1), (a_bar * torch.sigmoid(p)).flatten(1), l_bar, V_bar.unsqueeze(-1),
+                       V_bar.new_zeros(Y.shape[0], pad)], -1)
     return Y_bar, d_bar.sum(1)
 
 
@@ -157,7 +159,7 @@ def _blocks(K, d):
 class WellsForce(torch.autograd.Function):
     @staticmethod
     def forward(ctx, Y, h, K: int, tau: float, a_min: float):
-        """Y (…, 2Kd + K + 1): [μ | p | π-logits | b]; h (…, d) → (f (…, d), V (…)), float32 or wider."""
+        """Y (…, ≥ 2Kd + K + 1): [μ | p | π-logits | b | padding]; h (…, d) → (f (…, d), V (…)), float32 or wider."""
         shape, d = h.shape, h.shape[-1]
         Y2, h2 = Y.reshape(-1, Y.shape[-1]).contiguous(), h.reshape(-1, d).contiguous()
         N = h2.shape[0]
@@ -182,6 +184,7 @@ class WellsForce(torch.autograd.Function):
         u, vb = f_bar.reshape(N, d).contiguous(), V_bar.reshape(N).contiguous()
         if on_triton(Y2):
             Y_bar, h_bar = torch.empty_like(Y2), torch.empty_like(h2)
+            Y_bar[:, 2 * K * d + K + 1:].zero_()  # padding columns (the kernel writes the rest)
             BN, BD, BK = _blocks(K, d)
             _wells_bwd_kernel[(triton.cdiv(N, BN),)](Y2, h2, q, u, vb, Y_bar, h_bar, N, Y2.stride(0), d, float(tau),
                                                     float(a_min), K=K, BN=BN, BD=BD, BK=BK)

@@ -116,9 +116,16 @@ class MixtureWells(Potential):
         return self._terms(xi, h)[-1]
 
     def packed(self, xi):
-        """The four maps side by side in one matmul: [μ | precision | π-logits | b], (…, 2Kd + K + 1)."""
+        """The four maps side by side in one matmul: [μ | precision | π-logits | b | 0…], (…, 2Kd + K + 1 + pad).
+
+        Zero rows pad the width to a multiple of 64: unaligned output rows (2·8·256 + 9 = 4,105) made
+        cuBLAS fall back to slow kernels on an H100."""
         maps = (self.mu, self.prec, self.logit_pi, self.bias)
-        return F.linear(xi, torch.cat([m.weight for m in maps]), torch.cat([m.bias for m in maps]))
+        W, b = torch.cat([m.weight for m in maps]), torch.cat([m.bias for m in maps])
+        pad = -W.shape[0] % 64
+        if pad:
+            W, b = torch.cat([W, W.new_zeros(pad, W.shape[1])]), torch.cat([b, b.new_zeros(pad)])
+        return F.linear(xi, W, b)
 
     def force(self, xi, h):
         if kernels.fused():  # one matmul, then one pass each way (semsim.kernels.wells_force)
