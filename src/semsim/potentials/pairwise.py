@@ -11,10 +11,9 @@ U_t = scale_ℓ · Σ_s w_ts V_φ(h_t, h_s). The source h_s is detached (that ke
 and the force on h_t is −∂U_t/∂h_t, written out below.
 
 Memory: selecting the top-k among s ≤ t needs the scores of all pairs. We materialise one (B, T, T)
-score matrix (bf16 under autocast) and, transiently, fp32 copies of it for the Gumbel noise, the
-temperature and the causal mask — never a T² tensor of pair features or energies. An in-place,
-bf16-only variant measured 14% slower per step with the same peak memory (15.68 GB at 16 × 512,
-benchmarks/results/parflm-inplace-routing), so it was not kept.
+score matrix and, transiently, fp32 copies of it for the Gumbel noise and the causal mask, all under
+no_grad — the k chosen scores are then recomputed with gradient from the gathered keys, so no T²
+tensor is kept for the backward and none of its gradients is ever formed.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from semsim import kernels
 from semsim.potentials.mlp import act_and_grad
 
 
@@ -77,16 +77,30 @@ class PairPotential(nn.Module):
         src = h.detach() if past is None else past
         S = src.shape[1]
         q, kk = self.score_q(h), self.score_k(src)
-        scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])  # the one (B, T, S) matrix
-        allowed = torch.ones(T, S, dtype=torch.bool, device=h.device).tril(t0 + (0 if self.include_self else -1))
-        if noise:  # Gumbel(0, 1) noise: sampling without replacement ∝ softmax(score)
-            u = (torch.rand(scores.shape, device=h.device, generator=generator) if generator is not None
-                 else torch.rand_like(scores, dtype=torch.float32)).clamp_(1e-9, 1 - 1e-9)  # rand_like: traceable
-            scores = scores - torch.log(-torch.log(u)).to(scores.dtype)
-        scores = (scores.to(torch.promote_types(scores.dtype, torch.float32)) / tau).masked_fill(~allowed, float("-inf"))
         k = min(self.k, S)
-        top, idx = scores.topk(k, dim=-1)
-        valid = torch.isfinite(top)
+        # The choice itself carries no gradient: pick under no_grad over the one (B, T, S) score matrix,
+        # then recompute the k chosen scores with grad. Same values and gradients as differentiating
+        # through the full matrix, but the backward never touches a T² tensor (and none is kept).
+        with torch.no_grad():
+            scores = (q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])
+            allowed = torch.ones(T, S, dtype=torch.bool, device=h.device).tril(t0 + (0 if self.include_self else -1))
+            wide = torch.promote_types(scores.dtype, torch.float32)
+            if noise:  # Gumbel(0, 1) noise: sampling without replacement ∝ softmax(score)
+                u = (torch.rand(scores.shape, device=h.device, generator=generator) if generator is not None
+                     else torch.rand_like(scores, dtype=torch.float32)).clamp_(1e-9, 1 - 1e-9)  # rand_like: traceable
+                gumbel = -torch.log(-torch.log(u)).to(wide)
+                scores = scores.to(wide) + gumbel
+            scores = scores.to(wide).masked_fill(~allowed, float("-inf"))
+            top, idx = scores.topk(k, dim=-1)
+            valid = torch.isfinite(top)
+        if kernels.fused():
+            k_sel = self._gather(kk, idx)  # (B, T, k, score_dim)
+            chosen = (q.unsqueeze(2).to(wide) * k_sel.to(wide)).sum(-1) / math.sqrt(q.shape[-1])
+        else:  # the reference: the gradient flows back through the full (B, T, S) matrix
+            chosen = ((q @ kk.transpose(1, 2)) / math.sqrt(q.shape[-1])).to(wide).gather(-1, idx)
+        if noise:
+            chosen = chosen + gumbel.gather(-1, idx)
+        top = chosen / tau
         soft = torch.softmax(top.masked_fill(~valid, -1e9), dim=-1) * valid
         w = valid.to(soft.dtype) + (soft - soft.detach())  # straight-through: exactly 1 forward, softmax gradient
         idx = torch.where(valid, idx, t0 + torch.arange(T, device=h.device).view(1, T, 1))  # invalid → self, w = 0
