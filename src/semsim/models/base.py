@@ -54,6 +54,10 @@ class LanguageModel(nn.Module):
             loss = F.cross_entropy(wide.reshape(-1, logits.size(-1)), targets.reshape(-1))
         return LMOutput(logits, loss, aux, extras)
 
+    # A training step of this family can be captured once and replayed as a CUDA graph: static shapes,
+    # no host reads, nothing changed between steps outside the optimiser (semsim.training.graphed_step).
+    graph_safe = False
+
     # Families whose logits are final_states(x) @ wte.weightᵀ: with targets, ``forward`` then fuses
     # the head into the loss (semsim.kernels.linear_ce) and returns no logits.
     tied_head = False

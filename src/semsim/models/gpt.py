@@ -126,6 +126,7 @@ class GPT(LanguageModel):
         return self.ln_f(x) @ self.wte.weight.T
 
     tied_head = True
+    graph_safe = True
 
     def final_states(self, x, idx):
         for block in self.blocks:

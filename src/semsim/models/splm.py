@@ -166,6 +166,7 @@ class SPLM(LanguageModel):
 
     # ------------------------------------------------------------------ dynamics
     tied_head = True
+    graph_safe = True
 
     def final_states(self, x, idx):
         return self.integrate(x, idx)

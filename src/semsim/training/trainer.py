@@ -30,6 +30,7 @@ from semsim.evaluation import evaluate
 from semsim.models import build_model
 from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
+from semsim.training.graphed_step import GraphedTrainStep, capturable_adamw
 from semsim.training.monitor import read_rows, trend_warnings
 from semsim.training.schedule import cosine_hold_multiplier, lr_multiplier
 
@@ -191,10 +192,55 @@ class Trainer:
         if world.rank > 0:  # training noise (PARFLM's Gumbel routing) differs between ranks
             torch.manual_seed(tc.seed + 1_000_003 * world.rank + self.step)
         self.fwd = self.model.compile_for_training(tc.compile_scope, tc.compile_mode) if tc.compile else self.model
+        self.graph_step = self._graph_step()
         if world.active:
             self.fwd = self._data_parallel(self.fwd)
             self.log(f"data parallel: {world.size} ranks × batch {tc.batch_size} × grad_accum {tc.grad_accum} = "
                      f"global batch {self.global_batch} sequences ({self.global_batch * block:,} tokens) per step")
+
+    def _train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step at learning rate ``lr``: (summed micro-batch loss, gradient norm), on the device."""
+        tc = self.run.train
+        if self.graph_step is not None:  # one replay: forward, backward, clip, AdamW
+            self.graph_step.set_lr(lr)
+            x, y = self.sampler.get(self.step, 0)
+            return self.graph_step(x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss_sum = 0.0
+        for micro in range(tc.grad_accum):
+            x, y = self.sampler.get(self.step, micro)
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            with self.autocast:
+                out = self.fwd(x, targets=y)
+                objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
+            (objective / tc.grad_accum).backward()
+            loss_sum += out.loss.detach()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss_sum, gnorm
+
+    def _graph_step(self) -> GraphedTrainStep | None:
+        """The whole step as a CUDA graph when ``train.cuda_graph`` allows it (see TrainConfig)."""
+        tc = self.run.train
+        why_not = [reason for reason, bad in [
+            ("the device is not CUDA", self.device.type != "cuda"),
+            ("the model is compiled", tc.compile),
+            ("training runs on several ranks", self.world.active),
+            ("train.grad_accum > 1", tc.grad_accum > 1),
+            (f"the {type(self.model).__name__} family changes between steps", not self.model.graph_safe),
+        ] if bad]
+        if tc.cuda_graph is False or (why_not and tc.cuda_graph is None):
+            return None
+        if why_not:
+            raise SemsimError(f"train.cuda_graph=true, but {' and '.join(why_not)}")
+        state = self.optimizer.state_dict()
+        self.optimizer = capturable_adamw(self.model, tc, self.device)
+        self.optimizer.load_state_dict(state)  # a resumed run's moments carry over
+        for group in self.optimizer.param_groups:  # the loaded groups bring plain-number rates back
+            group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=self.device)
+        return GraphedTrainStep(self.model, self.fwd, self.optimizer, tc.grad_clip, lambda: self.autocast)
 
     def _data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
         """DistributedDataParallel around the model. It must know whether every parameter receives a
@@ -339,20 +385,7 @@ class Trainer:
                                                         tc.lr_hold_steps, tc.min_lr_ratio)
                 else:
                     lr = tc.lr * lr_multiplier(progress, warm, tc.min_lr_ratio)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                loss_sum = 0.0
-                for micro in range(tc.grad_accum):
-                    x, y = self.sampler.get(self.step, micro)
-                    x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                    with self.autocast:
-                        out = self.fwd(x, targets=y)
-                        objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-                    (objective / tc.grad_accum).backward()
-                    loss_sum += out.loss.detach()
-                gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-                self.optimizer.step()
-                self.optimizer.zero_grad(set_to_none=True)
+                loss_sum, gnorm = self._train_step(lr)
                 self.step += 1
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
