@@ -238,8 +238,9 @@ class Trainer:
         state = self.optimizer.state_dict()
         self.optimizer = capturable_adamw(self.model, tc, self.device)
         self.optimizer.load_state_dict(state)  # a resumed run's moments carry over
-        for group in self.optimizer.param_groups:  # the loaded groups bring plain-number rates back
+        for group in self.optimizer.param_groups:  # the loaded groups bring back the plain optimiser's settings
             group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=self.device)
+            group["capturable"] = True
         return GraphedTrainStep(self.model, self.fwd, self.optimizer, tc.grad_clip, lambda: self.autocast)
 
     def _data_parallel(self, module: torch.nn.Module) -> torch.nn.Module:
