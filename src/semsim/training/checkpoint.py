@@ -114,7 +114,11 @@ def save_checkpoint(
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     save_file(tensors, str(tmp / "trainer_state.safetensors"))
-    meta = {**state, "param_groups": opt["param_groups"]}
+    # plain numbers, and not capturable: a CUDA-graphed run's optimiser (lr a device tensor) resumes
+    # anywhere, and a graphed trainer turns both back on (Trainer._graph_step)
+    groups = [{k: (v.item() if isinstance(v, torch.Tensor) else v) for k, v in g.items()} | {"capturable": False}
+              for g in opt["param_groups"]]
+    meta = {**state, "param_groups": groups}
     (tmp / "trainer_state.json").write_text(json.dumps(meta, indent=2))
     _publish(tmp, path)
 
