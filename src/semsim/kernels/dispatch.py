@@ -33,6 +33,12 @@ def fused() -> bool:
 _cpu_interpreter = False
 
 
+def compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype matmuls run in for tensors like ``t``: autocast's when it is on, else ``t``'s own."""
+    dev = t.device.type
+    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else t.dtype
+
+
 def on_triton(t: torch.Tensor) -> bool:
     """Run the Triton kernel for tensors like ``t``: fused mode, Triton installed, and a CUDA tensor
     (or a CPU tensor inside :func:`interpret_on_cpu`)."""

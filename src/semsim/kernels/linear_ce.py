@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from semsim.kernels.dispatch import on_triton
-from semsim.kernels.mlp_force import _compute_dtype
+from semsim.kernels.dispatch import compute_dtype, on_triton
 
 try:
     import triton
@@ -78,10 +77,10 @@ def _rows(logits, targets, n_cols: int, scale: float, grad: bool) -> torch.Tenso
 
 class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, W, targets, chunk: int):
-        cd = _compute_dtype(h)
+    def forward(ctx, h, W, targets, chunk: int, grad: bool):
+        """``grad``: also form ∂loss/∂h and ∂loss/∂W (skipped under no_grad, e.g. in validation)."""
+        cd = compute_dtype(h)
         N = h.shape[0]
-        grad = h.requires_grad or W.requires_grad
         V = W.shape[0]
         # rows padded to a multiple of 64: a 50,257-wide output has unaligned rows, and cuBLAS then
         # falls back to slow kernels; the zero rows give logits of 0 that the row pass never reads
@@ -105,9 +104,11 @@ class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         dh, dW = ctx.saved_tensors
-        return dh * g.to(dh.dtype), (dW * g).to(ctx.W_dtype), None, None
+        return dh * g.to(dh.dtype), (dW * g).to(ctx.W_dtype), None, None, None
 
 
 def linear_cross_entropy(h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
     """Mean cross-entropy of logits h Wᵀ against ``targets``: h (…, d), W (vocab, d), targets (…)."""
-    return LinearCrossEntropy.apply(h.reshape(-1, h.shape[-1]), W, targets.reshape(-1), chunk)
+    # decided here: inside Function.forward grad mode is always off, but a leaf W still requires grad
+    grad = torch.is_grad_enabled() and (h.requires_grad or W.requires_grad)
+    return LinearCrossEntropy.apply(h.reshape(-1, h.shape[-1]), W, targets.reshape(-1), chunk, grad)

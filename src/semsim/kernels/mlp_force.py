@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import torch
 
+from semsim.kernels.dispatch import compute_dtype
 from semsim.kernels.pointwise import OP_ACT, OP_DACT, OP_DOWN, OP_UP, pointwise
-
-
-def _compute_dtype(t: torch.Tensor) -> torch.dtype:
-    dev = t.device.type
-    return torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else t.dtype
 
 
 class MLPForce(torch.autograd.Function):
     @staticmethod
     def forward(ctx, act: str, xi, h, Wx, bx, Wh, *layers):
         """``layers``: W_2, b_2, …, W_L, b_L, w_o (H,), b_o (); returns (f, V) in the compute dtype."""
-        cd = _compute_dtype(xi)
+        cd = compute_dtype(xi)
         shape = h.shape[:-1]
         X, Hh = xi.reshape(-1, xi.shape[-1]).to(cd), h.reshape(-1, h.shape[-1]).to(cd)
         Wx_, Wh_ = Wx.to(cd), Wh.to(cd)
