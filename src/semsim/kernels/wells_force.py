@@ -71,61 +71,61 @@ if triton is not None:
         return tl.maximum(x, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(x)))
 
     @triton.jit
+    def _tile(N, d, K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
+        """This program's BN token rows (int64), the d columns and K wells, and the masks of both."""
+        rows = tl.program_id(0) * BN + tl.arange(0, BN)
+        cols, ks = tl.arange(0, BD), tl.arange(0, BK)
+        rm = rows < N
+        return rows.to(tl.int64), cols, ks, rm, rm[:, None] & (cols[None, :] < d), rm[:, None] & (ks[None, :] < K)
+
+    @triton.jit
+    def _well(yrow, k, cols, m2, d, K: tl.constexpr):
+        """μ_k and the raw precision p_k of the tile's rows, in fp32."""
+        mu = tl.load(yrow + k * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        p = tl.load(yrow + (K + k) * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        return mu, p
+
+    @triton.jit
     def _wells_fwd_kernel(Y, H, Fo, Vo, Qo, N, stride_y, d, tau, a_min,
                           K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
-        rows = tl.program_id(0) * BN + tl.arange(0, BN)
-        cols = tl.arange(0, BD)
-        ks = tl.arange(0, BK)
-        rm = rows < N
-        m2 = rm[:, None] & (cols[None, :] < d)
-        mk = rm[:, None] & (ks[None, :] < K)
-        yrow = Y + rows.to(tl.int64)[:, None] * stride_y
-        h = tl.load(H + rows.to(tl.int64)[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        rows, cols, ks, rm, m2, mk = _tile(N, d, K, BN, BD, BK)
+        yrow = Y + rows[:, None] * stride_y
+        h = tl.load(H + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
         lp = tl.load(yrow + 2 * K * d + ks[None, :], mask=mk, other=-1e30).to(tl.float32)
         lp = lp - tl.max(lp, 1)[:, None]
-        logpi = lp - tl.log(tl.sum(tl.exp(lp), 1))[:, None]
-        s = logpi
+        s = lp - tl.log(tl.sum(tl.exp(lp), 1))[:, None]  # log π, then − E_k/τ per well
         for k in tl.static_range(K):
-            mu = tl.load(yrow + k * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-            a = _softplus(tl.load(yrow + (K + k) * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)) + a_min
+            mu, p = _well(yrow, k, cols, m2, d, K)
             dl = h - mu
-            E = 0.5 * tl.sum(a * dl * dl, 1)
+            E = 0.5 * tl.sum((_softplus(p) + a_min) * dl * dl, 1)
             s = tl.where(ks[None, :] == k, s - E[:, None] / tau, s)
         mx = tl.max(s, 1)
         lse = mx + tl.log(tl.sum(tl.exp(s - mx[:, None]), 1))
         q = tl.exp(s - lse[:, None])
-        b = tl.load(Y + rows.to(tl.int64) * stride_y + 2 * K * d + K, mask=rm, other=0.0).to(tl.float32)
+        b = tl.load(Y + rows * stride_y + 2 * K * d + K, mask=rm, other=0.0).to(tl.float32)
         f = tl.zeros((BN, BD), dtype=tl.float32)
         for k in tl.static_range(K):
-            mu = tl.load(yrow + k * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-            a = _softplus(tl.load(yrow + (K + k) * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)) + a_min
+            mu, p = _well(yrow, k, cols, m2, d, K)
             qk = tl.sum(tl.where(ks[None, :] == k, q, 0.0), 1)
-            f -= qk[:, None] * a * (h - mu)
-        tl.store(Fo + rows.to(tl.int64)[:, None] * d + cols[None, :], f, mask=m2)
+            f -= qk[:, None] * (_softplus(p) + a_min) * (h - mu)
+        tl.store(Fo + rows[:, None] * d + cols[None, :], f, mask=m2)
         tl.store(Vo + rows, -tau * lse + b, mask=rm)
-        tl.store(Qo + rows.to(tl.int64)[:, None] * K + ks[None, :], q, mask=mk)
+        tl.store(Qo + rows[:, None] * K + ks[None, :], q, mask=mk)
 
     @triton.jit
     def _wells_bwd_kernel(Y, H, Q, Fb, Vb, Yb, Hb, N, stride_y, d, tau, a_min,
                           K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
-        rows = tl.program_id(0) * BN + tl.arange(0, BN)
-        cols = tl.arange(0, BD)
-        ks = tl.arange(0, BK)
-        rm = rows < N
-        m2 = rm[:, None] & (cols[None, :] < d)
-        mk = rm[:, None] & (ks[None, :] < K)
-        r64 = rows.to(tl.int64)
-        yrow = Y + r64[:, None] * stride_y
-        ybrow = Yb + r64[:, None] * stride_y
-        h = tl.load(H + r64[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-        u = tl.load(Fb + r64[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        rows, cols, ks, rm, m2, mk = _tile(N, d, K, BN, BD, BK)
+        yrow = Y + rows[:, None] * stride_y
+        ybrow = Yb + rows[:, None] * stride_y
+        h = tl.load(H + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        u = tl.load(Fb + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
         vb = tl.load(Vb + rows, mask=rm, other=0.0).to(tl.float32)
-        q = tl.load(Q + r64[:, None] * K + ks[None, :], mask=mk, other=0.0)
+        q = tl.load(Q + rows[:, None] * K + ks[None, :], mask=mk, other=0.0)
         c = tl.zeros((BN, BK), dtype=tl.float32)
         for k in tl.static_range(K):
-            mu = tl.load(yrow + k * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-            a = _softplus(tl.load(yrow + (K + k) * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)) + a_min
-            ck = -tl.sum(u * a * (h - mu), 1)
+            mu, p = _well(yrow, k, cols, m2, d, K)
+            ck = -tl.sum(u * (_softplus(p) + a_min) * (h - mu), 1)
             c = tl.where(ks[None, :] == k, ck[:, None], c)
         s_bar = q * (c - tl.sum(q * c, 1)[:, None]) - tau * vb[:, None] * q
         lp = tl.load(yrow + 2 * K * d + ks[None, :], mask=mk, other=-1e30).to(tl.float32)
@@ -133,11 +133,10 @@ if triton is not None:
         pi = lp / tl.sum(lp, 1)[:, None]
         l_bar = s_bar - pi * tl.sum(s_bar, 1)[:, None]
         tl.store(ybrow + 2 * K * d + ks[None, :], l_bar.to(Yb.dtype.element_ty), mask=mk)
-        tl.store(Yb + r64 * stride_y + 2 * K * d + K, vb.to(Yb.dtype.element_ty), mask=rm)
+        tl.store(Yb + rows * stride_y + 2 * K * d + K, vb.to(Yb.dtype.element_ty), mask=rm)
         hb = tl.zeros((BN, BD), dtype=tl.float32)
         for k in tl.static_range(K):
-            mu = tl.load(yrow + k * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-            p = tl.load(yrow + (K + k) * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+            mu, p = _well(yrow, k, cols, m2, d, K)
             a = _softplus(p) + a_min
             dl = h - mu
             Ek = -tl.sum(tl.where(ks[None, :] == k, s_bar, 0.0), 1)[:, None] / tau
@@ -148,7 +147,7 @@ if triton is not None:
             tl.store(ybrow + k * d + cols[None, :], (-d_bar).to(Yb.dtype.element_ty), mask=m2)
             sig = 1.0 / (1.0 + tl.exp(-p))
             tl.store(ybrow + (K + k) * d + cols[None, :], (a_bar * sig).to(Yb.dtype.element_ty), mask=m2)
-        tl.store(Hb + r64[:, None] * d + cols[None, :], hb.to(Hb.dtype.element_ty), mask=m2)
+        tl.store(Hb + rows[:, None] * d + cols[None, :], hb.to(Hb.dtype.element_ty), mask=m2)
 
 
 def _blocks(K, d):
