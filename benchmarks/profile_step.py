@@ -12,7 +12,8 @@ import time
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from provenance import provenance, random_model  # sibling script
+from provenance import provenance, random_model  # sibling scripts
+from speed import eager_step
 from semsim.presets import get_preset
 from semsim.training.trainer import make_optimizer
 
@@ -32,15 +33,7 @@ def main() -> None:
         opt = make_optimizer(model, run.train, dev)
         B, T = run.train.batch_size, run.model.block_size
         x = torch.randint(0, run.model.vocab_size, (B, T), device=dev)
-
-        def step():
-            with torch.autocast("cuda", dtype=torch.bfloat16):
-                out = model(x, targets=x)
-                loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+        step = eager_step(model, model, opt, x, x, lambda: torch.autocast("cuda", dtype=torch.bfloat16))
 
         for _ in range(5):
             step()

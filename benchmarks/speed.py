@@ -15,6 +15,7 @@ timed steps after warm-up, tokens/s, each variant's ratio to the first, peak mem
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -24,7 +25,7 @@ import torch
 from semsim import kernels
 from provenance import provenance, random_model  # sibling script
 from semsim.presets import get_preset
-from semsim.training.graphed_step import GraphedTrainStep, capturable_adamw
+from semsim.training.graphed_step import GraphedTrainStep
 from semsim.training.trainer import make_optimizer
 
 H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM datasheet, dense bf16
@@ -47,6 +48,22 @@ def parse_options(opts: str, default_compile: str) -> dict:
         else:
             o["compile"] = key
     return o
+
+
+def eager_step(model, fwd, opt, x, y, autocast):
+    """One eager training step on (x, y) as a no-argument callable: forward (under ``autocast()``), backward,
+    clip at 1.0, AdamW."""
+
+    def step():
+        with autocast():
+            out = fwd(x, targets=y)
+            loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    return step
 
 
 def top_kernels(step_fn, n_steps: int, top: int) -> list[dict]:
@@ -81,7 +98,7 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
     torch.backends.cudnn.allow_tf32 = opts["dtype"] == "tf32"
     model = random_model(run.model).to(device)
     graphed = opts["graph"] == "1"
-    opt = capturable_adamw(model, run.train, device) if graphed else make_optimizer(model, run.train, device)
+    opt = make_optimizer(model, run.train, device, capturable=graphed)
     # "model": the model's regional compilation (compile_for_training("regional"))
     scope = {"model": "regional"}.get(compile_, compile_)
     fwd = model if compile_ == "none" else model.compile_for_training(scope, run.train.compile_mode)
@@ -93,26 +110,12 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     times = []
-    autocast = cuda and opts["dtype"] == "bf16"
-
+    use_bf16 = cuda and opts["dtype"] == "bf16"
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
     if graphed:
-        graph_step = GraphedTrainStep(model, fwd, opt, 1.0,
-                                      lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast))
-
-        def train_step():
-            graph_step(x, y)
-
-    def eager_step():
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            out = fwd(x, targets=y)
-            loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    if not graphed:
-        train_step = eager_step
+        train_step = functools.partial(GraphedTrainStep(model, fwd, opt, 1.0, autocast), x, y)
+    else:
+        train_step = eager_step(model, fwd, opt, x, y, autocast)
     for i in range(warmup + steps):
         sync()
         t0 = time.perf_counter()

@@ -9,7 +9,7 @@ from conftest import make_model
 from semsim.errors import SemsimError
 from semsim.presets import get_preset
 from semsim.training import Trainer
-from semsim.training.graphed_step import GraphedTrainStep, capturable_adamw
+from semsim.training.graphed_step import GraphedTrainStep
 from semsim.training.trainer import make_optimizer
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
@@ -24,7 +24,7 @@ def test_graphed_steps_equal_eager_steps(name):
     a = make_model(cfg).cuda()
     b = make_model(cfg).cuda()
     b.load_state_dict(a.state_dict())
-    opt_a, opt_b = make_optimizer(a, run.train, torch.device("cuda")), capturable_adamw(b, run.train, torch.device("cuda"))
+    opt_a, opt_b = make_optimizer(a, run.train, torch.device("cuda")), make_optimizer(b, run.train, torch.device("cuda"), capturable=True)
     graphed = GraphedTrainStep(b, b, opt_b, 1.0, lambda: torch.autocast("cuda", enabled=False), warmup=2)
     batches = [torch.randint(0, 97, (4, cfg.block_size), device="cuda") for _ in range(6)]
     for i, x in enumerate(batches):  # steps 1-2 eager on a side stream, 3 captures, 4-6 replay

@@ -4,7 +4,7 @@ Eager PyTorch launches each of a step's 1,000–4,000 kernels from Python; at 16
 d = 256 the GPU finishes them faster than the host issues them, so the step time is the host's.
 Replaying a captured graph issues the whole step at once. Shapes must be static (a fixed batch and
 block), nothing in the step may read a value back to the host, and the optimiser must be
-``capturable`` with its learning rate a device tensor (:func:`capturable_adamw`). The batch is
+``capturable`` with its learning rate a device tensor (``make_optimizer(..., capturable=True)``). The batch is
 copied into static input buffers, and the loss and gradient norm come back as static outputs.
 Random numbers (PARFLM's Gumbel noise) advance on every replay: PyTorch registers its CUDA
 generator with the graph.
@@ -13,15 +13,6 @@ generator with the graph.
 from __future__ import annotations
 
 import torch
-
-
-def capturable_adamw(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
-    """:func:`semsim.training.trainer.make_optimizer`'s groups, with a device-tensor learning rate."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=torch.tensor(cfg.lr, device=device), betas=(cfg.beta1, cfg.beta2),
-                             fused=True, capturable=True)
 
 
 class GraphedTrainStep:

@@ -30,7 +30,7 @@ from semsim.evaluation import evaluate
 from semsim.models import build_model
 from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
-from semsim.training.graphed_step import GraphedTrainStep, capturable_adamw
+from semsim.training.graphed_step import GraphedTrainStep
 from semsim.training.monitor import read_rows, trend_warnings
 from semsim.training.schedule import cosine_hold_multiplier, lr_multiplier
 
@@ -94,13 +94,17 @@ def autocast_for(device: torch.device, dtype: str) -> contextlib.AbstractContext
     raise SemsimError(f"unknown train.dtype {dtype!r} (auto, fp32, bf16)")
 
 
-def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.AdamW:
-    """Weight decay on matrices and embeddings only; biases, norms and scalars are not decayed."""
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device, capturable: bool = False) -> torch.optim.AdamW:
+    """Weight decay on matrices and embeddings only; biases, norms and scalars are not decayed.
+
+    ``capturable``: for a step captured as a CUDA graph (:mod:`semsim.training.graphed_step`), the
+    optimiser's state and learning rate live on the device (the rate a tensor to fill between replays)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    lr = torch.tensor(cfg.lr, device=device) if capturable else cfg.lr
     return torch.optim.AdamW(
-        groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda"
+        groups, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda", capturable=capturable
     )
 
 
@@ -236,7 +240,7 @@ class Trainer:
         if why_not:
             raise SemsimError(f"train.cuda_graph=true, but {' and '.join(why_not)}")
         state = self.optimizer.state_dict()
-        self.optimizer = capturable_adamw(self.model, tc, self.device)
+        self.optimizer = make_optimizer(self.model, tc, self.device, capturable=True)
         self.optimizer.load_state_dict(state)  # a resumed run's moments carry over
         for group in self.optimizer.param_groups:  # the loaded groups bring back the plain optimiser's settings
             group["lr"] = torch.as_tensor(group["lr"], dtype=torch.float32, device=self.device)
