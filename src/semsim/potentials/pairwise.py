@@ -145,6 +145,8 @@ class PairPotential(nn.Module):
     def force(self, h: torch.Tensor, idx: torch.Tensor, w: torch.Tensor, layer: int,
               past: torch.Tensor | None = None):
         """(f = −∂U_t/∂h_t, U_t); sources are rows of ``past`` (default h, detached)."""
+        if kernels.fused() and self.rep is None and self.phi.act == self.theta.act:
+            return self._force_fused(h, idx, w, layer, past)
         l_t, inv, u, r, c, th_s = self._pair_terms(h, idx, past)
         P, dP = self.phi(r)
         Q, dQ = self.theta(c)
@@ -163,3 +165,19 @@ class PairPotential(nn.Module):
             g_l = layer_norm_backward(l_t, inv, g_l)
         grad = g_l @ self.W_l.weight + g_th @ self.W_th.weight
         return -grad, (ws * V).sum(-1)
+
+    def _force_fused(self, h, idx, w, layer, past):
+        """The structural form through :class:`semsim.kernels.pair_force.PairForce`: the same numbers,
+        without the (B, T, k, hidden) tensors of Φ and Θ."""
+        from semsim.kernels.pair_force import pair_force
+
+        B, T, k = idx.shape
+        l_t, inv, th_t = self._features(h)
+        l_src, _, th_src = self._features(h.detach() if past is None else past)
+        g_l, g_th, U = pair_force(l_t.reshape(B * T, -1), self._gather(l_src, idx).reshape(B * T, k, -1),
+                                  th_t.reshape(B * T, -1), self._gather(th_src, idx).reshape(B * T, k, -1),
+                                  (self.layer_scale[layer] * w).reshape(B * T, k), self.phi, self.theta)
+        g_l, g_th = g_l.view(B, T, -1), g_th.view(B, T, -1)
+        if inv is not None:
+            g_l = layer_norm_backward(l_t, inv, g_l)
+        return -(g_l @ self.W_l.weight + g_th @ self.W_th.weight), U.view(B, T)
