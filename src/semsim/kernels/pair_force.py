@@ -216,7 +216,9 @@ if triton is not None:
         tl.store(part + 7 * BH + hs, tl.where(hs == 0, tl.sum(qgb2, 0), 0.0))
 
 
-_BN = 16  # tokens per program: BN × BH fp32 tiles of σ, σ', σ'' for Φ and Θ stay in registers
+# Tokens per program and warps: BN × BH fp32 tiles of σ, σ', σ'' for Φ and Θ stay in registers
+# (benchmarks/pair_force_tiles.py times the choices).
+TILE = {"fwd": (16, 4), "bwd": (16, 4)}
 
 
 class PairForce(torch.autograd.Function):
@@ -232,9 +234,11 @@ class PairForce(torch.autograd.Function):
             gt = torch.empty(N, nt, device=lt.device, dtype=torch.float32)
             U = torch.empty(N, device=lt.device, dtype=torch.float32)
             H = prm.shape[-1]
-            _pair_fwd_kernel[(triton.cdiv(N, _BN),)](
-                lt, ls, tt, ts, ws, prm.float(), gl, gt, U, N, nl, nt, H, K=K, ACT=ACTS[act], BN=_BN,
-                BL=triton.next_power_of_2(nl), BT=triton.next_power_of_2(nt), BH=triton.next_power_of_2(H))
+            BN, warps = TILE["fwd"]
+            _pair_fwd_kernel[(triton.cdiv(N, BN),)](
+                lt, ls, tt, ts, ws, prm.float(), gl, gt, U, N, nl, nt, H, K=K, ACT=ACTS[act], BN=BN,
+                BL=triton.next_power_of_2(nl), BT=triton.next_power_of_2(nt), BH=triton.next_power_of_2(H),
+                num_warps=warps)
         else:
             gl, gt, U = _forward_torch(lt, ls, tt, ts, ws, prm, act)
         ctx.save_for_backward(lt, ls, tt, ts, ws, prm)
@@ -249,14 +253,15 @@ class PairForce(torch.autograd.Function):
         gl, gt, Ub = (x.contiguous() for x in (gl, gt, Ub))
         if on_triton(lt):
             BH = triton.next_power_of_2(H)
-            grid = triton.cdiv(N, _BN)
+            BN, warps = TILE["bwd"]
+            grid = triton.cdiv(N, BN)
             lt_b, ls_b, tt_b, ts_b = (torch.empty_like(x) for x in (lt, ls, tt, ts))
             ws_b = torch.empty(N, K, device=lt.device, dtype=torch.float32)
             part = torch.empty(grid, 2, 4, BH, device=lt.device, dtype=torch.float32)
             _pair_bwd_kernel[(grid,)](
                 lt, ls, tt, ts, ws, prm.float(), gl, gt, Ub, lt_b, ls_b, tt_b, ts_b, ws_b, part, N, nl, nt, H,
-                K=K, ACT=ACTS[ctx.act], BN=_BN, BL=triton.next_power_of_2(nl), BT=triton.next_power_of_2(nt),
-                BH=BH)
+                K=K, ACT=ACTS[ctx.act], BN=BN, BL=triton.next_power_of_2(nl), BT=triton.next_power_of_2(nt),
+                BH=BH, num_warps=warps)
             prm_b = part.sum(0)[..., :H].to(prm.dtype)
             ws_b = ws_b.to(ws.dtype)
         else:

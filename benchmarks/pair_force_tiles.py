@@ -1,0 +1,53 @@
+"""Time PARFLM's fused pair-force kernels (forward, backward) over tile choices at the published size.
+
+    python benchmarks/pair_force_tiles.py --out pair_force_tiles.json
+
+N = 16 × 512 tokens, k = 8 sources, n_l = n_θ = 32, Φ/Θ hidden 128, bf16 features as under autocast;
+each (tokens per program, warps) pair is timed with triton.testing.do_bench (median ms per call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+import triton.testing
+
+from provenance import provenance  # sibling script
+from semsim.kernels import pair_force as pf
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    torch.manual_seed(0)
+    N, K, nl, H = 16 * 512, 8, 32, 128
+    dev = "cuda"
+    lt, tt = (torch.randn(N, nl, device=dev, dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
+    ls, ts = (torch.randn(N, K, nl, device=dev, dtype=torch.bfloat16, requires_grad=True) for _ in range(2))
+    ws = torch.rand(N, K, device=dev, requires_grad=True)
+    prm = (torch.randn(2, 4, H, device=dev) * 0.5).requires_grad_(True)
+    inputs = (lt, ls, tt, ts, ws, prm)
+    out = pf.PairForce.apply(*inputs, "gelu")
+    grads = [torch.randn_like(o) for o in out]
+    rows = []
+    for bn in (8, 16, 32, 64):
+        for warps in (2, 4, 8):
+            pf.TILE["fwd"] = pf.TILE["bwd"] = (bn, warps)
+            try:
+                fwd = triton.testing.do_bench(lambda: pf.PairForce.apply(*inputs, "gelu"))
+                bwd = triton.testing.do_bench(
+                    lambda: torch.autograd.grad(pf.PairForce.apply(*inputs, "gelu"), inputs, grads)) - fwd
+            except Exception as e:  # noqa: BLE001 - a tile the compiler refuses (registers, shared memory)
+                rows.append({"BN": bn, "warps": warps, "error": str(e)[:200]})
+                continue
+            rows.append({"BN": bn, "warps": warps, "fwd_ms": fwd, "bwd_ms": bwd})
+            print(f"BN={bn:3d} warps={warps}  fwd {fwd:.3f} ms  bwd {bwd:.3f} ms", flush=True)
+    with open(a.out, "w") as f:
+        json.dump({"meta": {**provenance(), "N": N, "k": K, "n_l": nl, "hidden": H}, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
