@@ -33,7 +33,7 @@ def main() -> None:
     out = pf.PairForce.apply(*inputs, "gelu")
     grads = [torch.randn_like(o) for o in out]
     rows = []
-    for bn in (8, 16, 32, 64):
+    for bn in (8, 16, 32):
         for warps in (2, 4, 8):
             pf.TILE["fwd"] = pf.TILE["bwd"] = (bn, warps)
             try:
