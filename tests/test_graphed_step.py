@@ -49,5 +49,8 @@ def test_cuda_graph_on_is_refused_where_it_cannot_run(tmp_path):
     run.override(["train.progress=false", "train.cuda_graph=true", "train.device=cpu", "train.grad_accum=2"])
     with pytest.raises(SemsimError, match="the device is not CUDA and train.grad_accum > 1"):
         Trainer(run, tmp_path, log=lambda m: None)
+    run.override(["train.grad_accum=1", "train.compile=true", "train.compile_mode=reduce-overhead"])
+    with pytest.raises(SemsimError, match="the device is not CUDA and compile mode 'reduce-overhead' captures"):
+        Trainer(run, tmp_path, log=lambda m: None)
     with pytest.raises(SemsimError, match="cuda_graph"):  # not a yes/no/unset value
         run.override(["train.cuda_graph=sometimes"])

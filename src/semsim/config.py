@@ -56,8 +56,9 @@ class TrainConfig:
     compile: bool = False
     compile_scope: str = "whole"  # whole | regional (SPLMs: compile one integration step; faster to build)
     compile_mode: str | None = None  # torch.compile mode, e.g. reduce-overhead (CUDA graphs)
-    # Replay the whole eager training step as one CUDA graph (semsim.training.graphed_step). None (auto): on
-    # CUDA for families that allow it, when not compiling, on one GPU, with grad_accum 1; true insists; false: off.
+    # Replay the whole training step (eager or compiled) as one CUDA graph (semsim.training.graphed_step). None
+    # (auto): on CUDA for families that allow it, on one GPU, with grad_accum 1, unless compile_mode captures its
+    # own graphs (reduce-overhead, max-autotune); true insists; false: off.
     cuda_graph: bool | None = None
     causal_probe: bool = True  # run the causal-violation probe before training
     time_budget: float | None = None  # seconds; when set, the LR schedule is laid over wall time

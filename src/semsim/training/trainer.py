@@ -230,7 +230,8 @@ class Trainer:
         tc = self.run.train
         why_not = [reason for reason, bad in [
             ("the device is not CUDA", self.device.type != "cuda"),
-            ("the model is compiled", tc.compile),
+            (f"compile mode {tc.compile_mode!r} captures its own CUDA graphs",
+             tc.compile and tc.compile_mode in ("reduce-overhead", "max-autotune")),
             ("training runs on several ranks", self.world.active),
             ("train.grad_accum > 1", tc.grad_accum > 1),
             (f"the {type(self.model).__name__} family changes between steps", not self.model.graph_safe),
