@@ -54,3 +54,33 @@ def test_cuda_graph_on_is_refused_where_it_cannot_run(tmp_path):
         Trainer(run, tmp_path, log=lambda m: None)
     with pytest.raises(SemsimError, match="cuda_graph"):  # not a yes/no/unset value
         run.override(["train.cuda_graph=sometimes"])
+
+
+@pytest.mark.parametrize("name", ["splm-multixi-sq3-tiny", "parflm-tiny", "fock-parflm-tiny", "gpt-tiny"])
+def test_no_autograd_graph_outlives_a_forward(name):
+    """Nothing the model keeps on itself after a training step may hold that step's autograd graph: the next
+    step (or a CUDA-graph capture after an eager step, as the trainer does after its causal probe) would
+    find stale gradient-accumulation nodes in it."""
+    cfg = dataclasses.replace(get_preset(name).model, vocab_size=97)
+    model = make_model(cfg)
+    x = torch.randint(0, 97, (2, 16))
+    out = model(x, targets=x)
+    out.loss.backward()
+    del out
+    held = []
+    for mod_name, mod in model.named_modules():
+        for key, val in vars(mod).items():
+            for t in val if isinstance(val, (tuple, list)) else (val,):
+                if isinstance(t, torch.Tensor) and t.grad_fn is not None:
+                    held.append(f"{mod_name or type(model).__name__}.{key}")
+    assert not held, held
+
+
+@cuda
+@pytest.mark.parametrize("name", ["splm-multixi-sq3-tiny", "fock-parflm-tiny"])
+def test_trainer_runs_graphed_after_its_probe(name, tmp_path):
+    run = get_preset(name)
+    run.override(["train.steps=6", "train.cuda_graph=true", "train.progress=false", "train.eval_interval=0",
+                  "train.ckpt_interval=0", "train.eval_tokens=2048"])
+    result = Trainer(run, tmp_path, log=lambda m: None).fit()
+    assert torch.isfinite(torch.tensor(result["val_loss"]))

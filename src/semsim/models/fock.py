@@ -91,6 +91,9 @@ class FockPARFLM(PARFLM):
         g_src = all_gates.gather(1, src) * has  # the writer's gate (0 where the stack is empty)
         self._schedule = (src, g_src * self.salience[reads].to(gates.dtype))
 
+    def end_forward(self) -> None:
+        self._schedule = None
+
     def interaction_forces(self, h, v, layer, past, t0=0):
         forces = super().interaction_forces(h, v, layer, past, t0)
         src, weight = self._schedule

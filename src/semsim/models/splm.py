@@ -218,6 +218,7 @@ class SPLM(LanguageModel):
             if return_extras:
                 steps.append(rec)
                 traj.append((h, v))
+        self.end_forward()
         aux = c.v_reg * reg / n_steps if c.v_reg > 0 else None
         extras = self._bookkeeping(m, steps, traj) if return_extras else {}
         return h, aux, extras
@@ -254,6 +255,11 @@ class SPLM(LanguageModel):
 
     def begin_forward(self, h0: torch.Tensor, idx: torch.Tensor, state: DecodeState | None = None) -> None:
         """Called once per forward with the layer-0 states (e.g. to schedule register pushes)."""
+
+    def end_forward(self) -> None:
+        """Called once per forward after the last layer: drop what ``begin_forward`` kept. A tensor left on
+        the module would keep this step's autograd graph alive into the next (and a CUDA-graph capture
+        fails on the stale gradient-accumulation nodes such a graph holds)."""
 
     def interaction_forces(
         self, h: torch.Tensor, v: torch.Tensor, layer: int, past: torch.Tensor, t0: int = 0
