@@ -2,7 +2,7 @@
 # Fused kernels vs the reference paths they replace, in one process on one GPU: training-step time,
 # tokens/s, peak memory (and compile time where compiled) of the five published-size presets, batch
 # 16 x 512, AdamW, clip 1.0, random tokens, median of 20 steps after 5; then the top CUDA kernels of
-# each fused variant. graph=1: the whole step replayed as a CUDA graph (no compilation).
+# each fused variant. graph=1: the whole step replayed as a CUDA graph (eager, or compiled in `compile`).
 # Usage: bash benchmarks/scripts/fused_kernels.sh [eager|compile]; results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
@@ -22,10 +22,12 @@ eager)
     splm_multixi_ref_tf32=splm-multixi@kernels=reference,dtype=tf32 splm_multixi_fused_tf32=splm-multixi@dtype=tf32 \
     2>&1 | grep -v -i warn ;;
 compile)
-  python3 speed.py --out $OUT/fused_kernels_compile.json --steps 20 --warmup 5 \
-    gpt_whole=gpt-baseline@whole \
-    splm_multixi_whole_ref=splm-multixi@whole,kernels=reference splm_multixi_whole=splm-multixi@whole \
-    splm_multixi_sq3_whole=splm-multixi-sq3@whole splm_multixi_sq3_regional=splm-multixi-sq3@model \
-    parflm_multixi_sq3_regional=parflm-multixi-sq3@model fock_parflm_sq3_regional=fock-parflm-sq3@model \
-    2>&1 | grep -v -i warn ;;
+  # each variant in its own process with empty Inductor and Triton caches: the compile time is a cold one
+  for v in gpt_whole_graph=gpt-baseline@whole,graph=1 \
+           splm_multixi_whole_graph=splm-multixi@whole,graph=1 splm_multixi_regional_graph=splm-multixi@model,graph=1 \
+           splm_multixi_sq3_whole_graph=splm-multixi-sq3@whole,graph=1 \
+           splm_multixi_sq3_regional_graph=splm-multixi-sq3@model,graph=1; do
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d) \
+      python3 speed.py --out $OUT/fused_kernels_compile_${v%%=*}.json --steps 20 --warmup 5 $v 2>&1 | grep -v -i warn
+  done ;;
 esac
