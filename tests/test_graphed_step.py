@@ -82,5 +82,7 @@ def test_trainer_runs_graphed_after_its_probe(name, tmp_path):
     run = get_preset(name)
     run.override(["train.steps=6", "train.cuda_graph=true", "train.progress=false", "train.eval_interval=0",
                   "train.ckpt_interval=0", "train.eval_tokens=2048"])
-    result = Trainer(run, tmp_path, log=lambda m: None).fit()
-    assert torch.isfinite(torch.tensor(result["val_loss"]))
+    trainer = Trainer(run, tmp_path, log=lambda m: None)
+    result = trainer.fit()
+    assert trainer.graph_step is not None and trainer.graph_step.graph is not None  # captured and replayed
+    assert result.step == 6 and result.val_loss is not None and torch.isfinite(torch.tensor(result.val_loss))
