@@ -21,8 +21,8 @@ def main() -> None:
     rows = {r["label"]: r for r in bf16["rows"] + fp32["rows"] + comp["rows"]}
     m = bf16["meta"]
     print(f"# Fused kernels: before → after in one process\n\n{m['gpu']}, driver {m['driver']}, CUDA {m['cuda']}, "
-          f"torch {m['torch']}, triton {m['triton']}, {m['date'][:10]}; code {m['commit']} (eager, fp32), "
-          f"{comp['meta']['commit']} (compiled). Batch 16 × 512, AdamW (fused), clip 1.0, random tokens, "
+          f"torch {m['torch']}, triton {m['triton']}, {m['date'][:10]}; code {m['commit']} (bf16 eager), "
+          f"{fp32['meta']['commit']} (fp32), {comp['meta']['commit']} (compiled). Batch 16 × 512, AdamW (fused), clip 1.0, random tokens, "
           f"median of {m['steps']} steps after {m['warmup']}.\n")
     print("bf16 autocast. *reference*: `SEMSIM_KERNELS=reference` (the paths the kernels replace); *fused*: the "
           "default kernels, eager; *fused + graph*: the default training path — fused kernels, the whole step "

@@ -3,7 +3,7 @@
 # tokens/s, peak memory (and compile time where compiled) of the five published-size presets, batch
 # 16 x 512, AdamW, clip 1.0, random tokens, median of 20 steps after 5; then the top CUDA kernels of
 # each fused variant. graph=1: the whole step replayed as a CUDA graph (eager, or compiled in `compile`).
-# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|compile]; results in $OUT.
+# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|fp32|compile]; results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -15,7 +15,8 @@ eager)
     l=${p//-/_}
     v="$v ${l}_ref=$p@kernels=reference ${l}_fused=$p ${l}_fused_graph=$p@graph=1"
   done
-  python3 speed.py --out $OUT/fused_kernels_bf16.json --steps 20 --warmup 5 --profile 12 $v 2>&1 | grep -v -i warn
+  python3 speed.py --out $OUT/fused_kernels_bf16.json --steps 20 --warmup 5 --profile 12 $v 2>&1 | grep -v -i warn ;;
+fp32)
   python3 speed.py --out $OUT/fused_kernels_fp32.json --steps 20 --warmup 5 \
     gpt_ref_fp32=gpt-baseline@kernels=reference,dtype=fp32 gpt_fused_fp32=gpt-baseline@dtype=fp32 \
     splm_multixi_ref_fp32=splm-multixi@kernels=reference,dtype=fp32 splm_multixi_fused_fp32=splm-multixi@dtype=fp32 \
