@@ -49,6 +49,18 @@ def main() -> None:
     print("| variant | ms/step | compile s | peak GB |\n|---|---|---|---|")
     for r in comp["rows"]:
         print(f"| {r['label']} | {r['step_ms']:.2f} | {r['compile_s']:.1f} | {r['peak_mem_gb']:.2f} |")
+    if "mfu_vs_989tflops" in rows.get("gpt_whole_graph", {}):
+        print(f"\nGPT baseline MFU, compiled + graph: {100 * rows['gpt_whole_graph']['mfu_vs_989tflops']:.1f}%.")
+    full = folder / "full-schedule" / "summary.json"
+    if full.exists():  # benchmarks/scripts/full_schedule.sh
+        print("\n## The published 16,000-step schedule, end to end (`benchmarks/scripts/full_schedule.sh`)\n")
+        print("Default training path (fused kernels, graphed step, no compile); Tiny Shakespeare in place of "
+              "TinyStories. Command wall time includes start-up, corpus preparation, kernel compilation, the causal "
+              "probe, 16 validations, checkpoints and the final test evaluation.\n")
+        print("| preset | code | command wall | training loop | ms/step (loop) | tokens/s |\n|---|---|---|---|---|---|")
+        for p, r in json.loads(full.read_text()).items():
+            print(f"| `{p}` | {r['commit']} | {r['command_wall_s']:.0f} s ({r['command_wall_s'] / 60:.1f} min) | "
+                  f"{r['train_loop_wall_s']:.0f} s | {r['ms_per_step_overall']:.2f} | {r['tokens_per_s_final']:,} |")
     print("\n## Top CUDA kernels after (device ms per step over 3 profiled steps)\n")
     for p in PRESETS:
         r = rows[f"{p.replace('-', '_')}_fused_graph"]
