@@ -13,7 +13,9 @@ and the force on h_t is −∂U_t/∂h_t, written out below.
 Memory: selecting the top-k among s ≤ t needs the scores of all pairs. We materialise one (B, T, T)
 score matrix and, transiently, fp32 copies of it for the Gumbel noise and the causal mask, all under
 no_grad — the k chosen scores are then recomputed with gradient from the gathered keys, so no T²
-tensor is kept for the backward and none of its gradients is ever formed.
+tensor is kept for the backward and none of its gradients is ever formed. The structural force itself
+runs through :mod:`semsim.kernels.pair_force` (Φ and Θ's hidden units never reach memory) unless
+``SEMSIM_KERNELS=reference``; the competitive variant keeps the PyTorch form below.
 """
 
 from __future__ import annotations
