@@ -99,6 +99,13 @@ if triton is not None:
         return s, ds, dds, tl.sum(s * w2[None, :], 1) + b2, tl.sum(ds * (w1 * w2)[None, :], 1)
 
     @triton.jit
+    def _smlp_adjoint(x, w1, w2, s, ds, dds, yb, dyb):
+        """A scalar MLP's adjoint for upstream (ȳ, ȳ') (BN,): x̄ (BN,) and this block's w̄₁, b̄₁, w̄₂ (BH,)."""
+        zb = w2[None, :] * (yb[:, None] * ds + (dyb[:, None] * w1[None, :]) * dds)
+        return (tl.sum(zb * w1[None, :], 1), tl.sum(x[:, None] * zb + (dyb[:, None] * w2[None, :]) * ds, 0),
+                tl.sum(zb, 0), tl.sum(yb[:, None] * s + (dyb[:, None] * w1[None, :]) * ds, 0))
+
+    @triton.jit
     def _prm(PRM, m, hs, H):
         """Row m ∈ {0: Φ, 1: Θ} of the packed parameters: w₁, b₁, w₂ (BH,) and b₂."""
         hm = hs < H
@@ -178,24 +185,13 @@ if triton is not None:
             sQ, dsQ, ddsQ, Q, dQ = _smlp(c, qw1, qb1, qw2, qb2, ACT)
             Ab = tl.sum(gl * u, 1) * 2.0 / nl
             Bb = tl.sum(gt * ts, 1) / nt
-            # Φ's adjoint for (ȳ, ȳ') = (Ū ω Q + B̄ ω Q', Ā ω Q)
+            # Φ's adjoint for (ȳ, ȳ') = (Ū ω Q + B̄ ω Q', Ā ω Q), Θ's for (Ū ω P + Ā ω P', B̄ ω P)
             yb = ub_t * w * Q + Bb * w * dQ
-            dyb = Ab * w * Q
-            zb = pw2[None, :] * (yb[:, None] * dsP + (dyb[:, None] * pw1[None, :]) * ddsP)
-            rb = tl.sum(zb * pw1[None, :], 1)
-            pgw1 += tl.sum(r[:, None] * zb + (dyb[:, None] * pw2[None, :]) * dsP, 0)
-            pgb1 += tl.sum(zb, 0)
-            pgw2 += tl.sum(yb[:, None] * sP + (dyb[:, None] * pw1[None, :]) * dsP, 0)
-            pgb2 += yb
-            # Θ's adjoint for (Ū ω P + Ā ω P', B̄ ω P)
+            rb, g1, g2, g3 = _smlp_adjoint(r, pw1, pw2, sP, dsP, ddsP, yb, Ab * w * Q)
+            pgw1, pgb1, pgw2, pgb2 = pgw1 + g1, pgb1 + g2, pgw2 + g3, pgb2 + yb
             yb = ub_t * w * P + Ab * w * dP
-            dyb = Bb * w * P
-            zb = qw2[None, :] * (yb[:, None] * dsQ + (dyb[:, None] * qw1[None, :]) * ddsQ)
-            cb = tl.sum(zb * qw1[None, :], 1)
-            qgw1 += tl.sum(c[:, None] * zb + (dyb[:, None] * qw2[None, :]) * dsQ, 0)
-            qgb1 += tl.sum(zb, 0)
-            qgw2 += tl.sum(yb[:, None] * sQ + (dyb[:, None] * qw1[None, :]) * dsQ, 0)
-            qgb2 += yb
+            cb, g1, g2, g3 = _smlp_adjoint(c, qw1, qw2, sQ, dsQ, ddsQ, yb, Bb * w * P)
+            qgw1, qgb1, qgw2, qgb2 = qgw1 + g1, qgb1 + g2, qgw2 + g3, qgb2 + yb
             tl.store(WSb + src, ub_t * P * Q + Ab * dP * Q + Bb * P * dQ, mask=rm)
             u_b = ((w * dP * Q)[:, None] * gl + rb[:, None] * u) * 2.0 / nl
             lt_b += u_b
