@@ -66,12 +66,17 @@ if triton is not None:
                 tl.store(base + c, g.to(X.dtype.element_ty), mask=c < n_cols)
 
 
+# The row pass's column block and warps for wide rows (benchmarks/ce_rows_tiles.py times the choices).
+ROW_TILE = (4096, 4)
+
+
 def _rows(logits, targets, n_cols: int, scale: float, grad: bool) -> torch.Tensor:
     if not on_triton(logits):
         return _rows_torch(logits, targets, n_cols, scale, grad)
     loss = torch.empty(logits.shape[0], device=logits.device, dtype=torch.float32)
+    block, warps = ROW_TILE if n_cols >= ROW_TILE[0] else (1024, 4)
     _ce_rows_kernel[(logits.shape[0],)](logits, targets, loss, n_cols, logits.stride(0), scale,
-                                        GRAD=grad, BLOCK=4096 if n_cols >= 4096 else 1024)
+                                        GRAD=grad, BLOCK=block, num_warps=warps)
     return loss
 
 
