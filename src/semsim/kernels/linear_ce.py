@@ -66,8 +66,9 @@ if triton is not None:
                 tl.store(base + c, g.to(X.dtype.element_ty), mask=c < n_cols)
 
 
-# The row pass's column block and warps for wide rows (benchmarks/ce_rows_tiles.py times the choices).
-ROW_TILE = (2048, 16)  # 0.27 vs 0.48 ms per 2,048-token chunk at (4096, 4) on an H100 (results/fused-kernels/ce-rows-tiles.json)
+# The row pass's column block and warps for wide rows: on an H100, 0.27 ms per 2,048-token chunk against
+# 0.48 ms at (4096, 4) (benchmarks/ce_rows_tiles.py; benchmarks/results/fused-kernels/ce-rows-tiles.json).
+ROW_TILE = (2048, 16)
 
 
 def _rows(logits, targets, n_cols: int, scale: float, grad: bool) -> torch.Tensor:
