@@ -47,8 +47,7 @@ def profile(run, scope: str = "none", steps: int = 10) -> None:
     def step():
         with torch.autocast("cuda", dtype=torch.bfloat16):
             out = fwd(x, targets=x)
-            loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-        loss.backward()
+        out.objective.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 

@@ -57,8 +57,7 @@ def eager_step(model, fwd, opt, x, y, autocast):
     def step():
         with autocast():
             out = fwd(x, targets=y)
-            loss = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-        loss.backward()
+        out.objective.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

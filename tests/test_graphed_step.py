@@ -30,7 +30,7 @@ def test_graphed_steps_equal_eager_steps(name):
     for i, x in enumerate(batches):  # steps 1-2 eager on a side stream, 3 captures, 4-6 replay
         torch.manual_seed(100 + i)  # the same routing noise for both
         out = a(x, targets=x)
-        (out.loss if out.aux_loss is None else out.loss + out.aux_loss).backward()
+        out.objective.backward()
         torch.nn.utils.clip_grad_norm_(a.parameters(), 1.0)
         opt_a.step()
         opt_a.zero_grad(set_to_none=True)

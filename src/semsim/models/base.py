@@ -26,6 +26,11 @@ class LMOutput:
     aux_loss: torch.Tensor | None = None  # regularisers the trainer adds to the objective
     extras: dict = field(default_factory=dict)  # diagnostics (energies, potentials, ...)
 
+    @property
+    def objective(self) -> torch.Tensor:
+        """What training minimises: the loss plus the regularisers, when there are any."""
+        return self.loss if self.aux_loss is None else self.loss + self.aux_loss
+
 
 class LanguageModel(nn.Module):
     family: str = "?"

@@ -128,16 +128,14 @@ class GPT(LanguageModel):
     tied_head = True
     graph_safe = True
 
-    def final_states(self, x, idx):
-        for block in self.blocks:
-            x = block(x)
-        return self.ln_f(x), None, {}
-
-    def forward_embeddings(self, x, idx, return_extras=False):
+    def final_states(self, x, idx, return_extras=False):
         hidden = [x] if return_extras else None
         for block in self.blocks:
             x = block(x)
             if hidden is not None:
                 hidden.append(x)
-        logits = self.ln_f(x) @ self.wte.weight.T  # tied embeddings
-        return logits, None, ({"hidden": hidden} if hidden is not None else {})
+        return self.ln_f(x), None, ({"hidden": hidden} if hidden is not None else {})
+
+    def forward_embeddings(self, x, idx, return_extras=False):
+        h, aux, extras = self.final_states(x, idx, return_extras)
+        return h @ self.wte.weight.T, aux, extras  # tied embeddings

@@ -30,8 +30,7 @@ class GraphedTrainStep:
     def _step(self):
         with self.autocast():
             out = self.fwd(self.x, targets=self.y)
-            objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-        objective.backward()
+        out.objective.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         self.opt.step()
         return out.loss.detach(), gnorm

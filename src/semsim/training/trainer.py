@@ -217,8 +217,7 @@ class Trainer:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             with self.autocast:
                 out = self.fwd(x, targets=y)
-                objective = out.loss if out.aux_loss is None else out.loss + out.aux_loss
-            (objective / tc.grad_accum).backward()
+            (out.objective / tc.grad_accum).backward()
             loss_sum += out.loss.detach()
         gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
         self.optimizer.step()
@@ -255,7 +254,7 @@ class Trainer:
         x, y = self.sampler.get(self.step, 0)
         with self.autocast:
             out = self.model(x.to(self.device), targets=y.to(self.device))
-            (out.loss if out.aux_loss is None else out.loss + out.aux_loss).backward()
+            out.objective.backward()
         unused = any(p.grad is None for p in self.model.parameters() if p.requires_grad)
         self.optimizer.zero_grad(set_to_none=True)
         ids = [self.world.local_rank] if self.device.type == "cuda" else None
