@@ -10,8 +10,9 @@ Backward, given f̄ and V̄: c_k = −f̄ · a_k δ_k, s̄ = q ⊙ (c − q·c) 
 l̄ = s̄ − softmax(l) Σ s̄; F̄_k = −q_k f̄, ā_k = ½ Ē_k δ_k² + F̄_k δ_k, δ̄_k = Ē_k a_k δ_k + F̄_k a_k,
 h̄ = Σ_k δ̄_k, μ̄_k = −δ̄_k, p̄_k = ā_k σ(p_k), b̄ = V̄. Nothing of size (N, K, d) is kept: both
 directions re-read μ and p, and only q (N, K) is saved. On CUDA each direction is one Triton
-kernel over blocks of tokens (the K wells in registers); elsewhere the same formulas run as
-PyTorch ops (the reference, and the float64 gradcheck).
+kernel over blocks of tokens that holds all K wells of its tokens as one (tokens, K, d) tile, so
+Y is read once per direction; elsewhere the same formulas run as PyTorch ops (the reference, and
+the float64 gradcheck).
 """
 
 from __future__ import annotations
@@ -71,88 +72,77 @@ if triton is not None:
         return tl.maximum(x, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(x)))
 
     @triton.jit
-    def _tile(N, d, K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
-        """This program's BN token rows (int64), the d columns and K wells, and the masks of both."""
+    def _tile(Y, H, N, stride_y, d, a_min, K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
+        """This program's BN token rows: all K wells at once as (BN, BK, BD) tiles, read once.
+
+        Returns the rows (int64), their (BN, BK) and (BN, BD) offsets and masks, h, p, a_k = softplus(p_k) + a_min
+        and δ_k = h − μ_k, in fp32."""
         rows = tl.program_id(0) * BN + tl.arange(0, BN)
         cols, ks = tl.arange(0, BD), tl.arange(0, BK)
         rm = rows < N
-        return rows.to(tl.int64), cols, ks, rm, rm[:, None] & (cols[None, :] < d), rm[:, None] & (ks[None, :] < K)
+        rows = rows.to(tl.int64)
+        m2 = rm[:, None] & (cols[None, :] < d)
+        mk = rm[:, None] & (ks[None, :] < K)
+        m3 = mk[:, :, None] & (cols[None, None, :] < d)
+        w3 = (rows * stride_y)[:, None, None] + ks[None, :, None] * d + cols[None, None, :]  # μ_k's columns
+        h = tl.load(H + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        mu = tl.load(Y + w3, mask=m3, other=0.0).to(tl.float32)
+        p = tl.load(Y + w3 + K * d, mask=m3, other=0.0).to(tl.float32)
+        return rows, rm, m2, mk, m3, w3, h, p, _softplus(p) + a_min, h[:, None, :] - mu
 
     @triton.jit
-    def _well(yrow, k, cols, m2, d, K: tl.constexpr):
-        """μ_k and the raw precision p_k of the tile's rows, in fp32."""
-        mu = tl.load(yrow + k * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-        p = tl.load(yrow + (K + k) * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-        return mu, p
+    def _log_pi(Y, rows, stride_y, ks, mk, d, K: tl.constexpr):
+        """log softmax of the π-logits, (BN, BK); padded wells get ≈ −1e30."""
+        lp = tl.load(Y + (rows * stride_y)[:, None] + 2 * K * d + ks[None, :], mask=mk, other=-1e30).to(tl.float32)
+        lp = lp - tl.max(lp, 1)[:, None]
+        return lp - tl.log(tl.sum(tl.exp(lp), 1))[:, None]
 
     @triton.jit
     def _wells_fwd_kernel(Y, H, Fo, Vo, Qo, N, stride_y, d, tau, a_min,
                           K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
-        rows, cols, ks, rm, m2, mk = _tile(N, d, K, BN, BD, BK)
-        yrow = Y + rows[:, None] * stride_y
-        h = tl.load(H + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
-        lp = tl.load(yrow + 2 * K * d + ks[None, :], mask=mk, other=-1e30).to(tl.float32)
-        lp = lp - tl.max(lp, 1)[:, None]
-        s = lp - tl.log(tl.sum(tl.exp(lp), 1))[:, None]  # log π, then − E_k/τ per well
-        for k in tl.static_range(K):
-            mu, p = _well(yrow, k, cols, m2, d, K)
-            dl = h - mu
-            E = 0.5 * tl.sum((_softplus(p) + a_min) * dl * dl, 1)
-            s = tl.where(ks[None, :] == k, s - E[:, None] / tau, s)
+        rows, rm, m2, mk, m3, w3, h, p, a, dl = _tile(Y, H, N, stride_y, d, a_min, K, BN, BD, BK)
+        ks = tl.arange(0, BK)
+        s = _log_pi(Y, rows, stride_y, ks, mk, d, K) - 0.5 * tl.sum(a * dl * dl, 2) / tau
         mx = tl.max(s, 1)
         lse = mx + tl.log(tl.sum(tl.exp(s - mx[:, None]), 1))
         q = tl.exp(s - lse[:, None])
+        f = -tl.sum(q[:, :, None] * a * dl, 1)
         b = tl.load(Y + rows * stride_y + 2 * K * d + K, mask=rm, other=0.0).to(tl.float32)
-        f = tl.zeros((BN, BD), dtype=tl.float32)
-        for k in tl.static_range(K):
-            mu, p = _well(yrow, k, cols, m2, d, K)
-            qk = tl.sum(tl.where(ks[None, :] == k, q, 0.0), 1)
-            f -= qk[:, None] * (_softplus(p) + a_min) * (h - mu)
-        tl.store(Fo + rows[:, None] * d + cols[None, :], f, mask=m2)
+        tl.store(Fo + rows[:, None] * d + tl.arange(0, BD)[None, :], f, mask=m2)
         tl.store(Vo + rows, -tau * lse + b, mask=rm)
         tl.store(Qo + rows[:, None] * K + ks[None, :], q, mask=mk)
 
     @triton.jit
     def _wells_bwd_kernel(Y, H, Q, Fb, Vb, Yb, Hb, N, stride_y, d, tau, a_min,
                           K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr):
-        rows, cols, ks, rm, m2, mk = _tile(N, d, K, BN, BD, BK)
-        yrow = Y + rows[:, None] * stride_y
-        ybrow = Yb + rows[:, None] * stride_y
-        h = tl.load(H + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
+        rows, rm, m2, mk, m3, w3, h, p, a, dl = _tile(Y, H, N, stride_y, d, a_min, K, BN, BD, BK)
+        cols, ks = tl.arange(0, BD), tl.arange(0, BK)
         u = tl.load(Fb + rows[:, None] * d + cols[None, :], mask=m2, other=0.0).to(tl.float32)
         vb = tl.load(Vb + rows, mask=rm, other=0.0).to(tl.float32)
         q = tl.load(Q + rows[:, None] * K + ks[None, :], mask=mk, other=0.0)
-        c = tl.zeros((BN, BK), dtype=tl.float32)
-        for k in tl.static_range(K):
-            mu, p = _well(yrow, k, cols, m2, d, K)
-            ck = -tl.sum(u * (_softplus(p) + a_min) * (h - mu), 1)
-            c = tl.where(ks[None, :] == k, ck[:, None], c)
+        c = -tl.sum(u[:, None, :] * a * dl, 2)
         s_bar = q * (c - tl.sum(q * c, 1)[:, None]) - tau * vb[:, None] * q
-        lp = tl.load(yrow + 2 * K * d + ks[None, :], mask=mk, other=-1e30).to(tl.float32)
-        lp = tl.exp(lp - tl.max(lp, 1)[:, None])
-        pi = lp / tl.sum(lp, 1)[:, None]
-        l_bar = s_bar - pi * tl.sum(s_bar, 1)[:, None]
-        tl.store(ybrow + 2 * K * d + ks[None, :], l_bar.to(Yb.dtype.element_ty), mask=mk)
-        tl.store(Yb + rows * stride_y + 2 * K * d + K, vb.to(Yb.dtype.element_ty), mask=rm)
-        hb = tl.zeros((BN, BD), dtype=tl.float32)
-        for k in tl.static_range(K):
-            mu, p = _well(yrow, k, cols, m2, d, K)
-            a = _softplus(p) + a_min
-            dl = h - mu
-            Ek = -tl.sum(tl.where(ks[None, :] == k, s_bar, 0.0), 1)[:, None] / tau
-            Fk = -tl.sum(tl.where(ks[None, :] == k, q, 0.0), 1)[:, None] * u
-            a_bar = 0.5 * Ek * dl * dl + Fk * dl
-            d_bar = Ek * a * dl + Fk * a
-            hb += d_bar
-            tl.store(ybrow + k * d + cols[None, :], (-d_bar).to(Yb.dtype.element_ty), mask=m2)
-            sig = 1.0 / (1.0 + tl.exp(-p))
-            tl.store(ybrow + (K + k) * d + cols[None, :], (a_bar * sig).to(Yb.dtype.element_ty), mask=m2)
-        tl.store(Hb + rows[:, None] * d + cols[None, :], hb.to(Hb.dtype.element_ty), mask=m2)
+        l_bar = s_bar - tl.exp(_log_pi(Y, rows, stride_y, ks, mk, d, K)) * tl.sum(s_bar, 1)[:, None]
+        E_bar = (-s_bar / tau)[:, :, None]
+        F_bar = -q[:, :, None] * u[:, None, :]
+        a_bar = 0.5 * E_bar * dl * dl + F_bar * dl
+        d_bar = (E_bar * dl + F_bar) * a
+        dt = Yb.dtype.element_ty
+        tl.store(Yb + w3, (-d_bar).to(dt), mask=m3)
+        tl.store(Yb + w3 + K * d, (a_bar / (1.0 + tl.exp(-p))).to(dt), mask=m3)  # ā_k σ(p_k)
+        tl.store(Yb + (rows * stride_y)[:, None] + 2 * K * d + ks[None, :], l_bar.to(dt), mask=mk)
+        tl.store(Yb + rows * stride_y + 2 * K * d + K, vb.to(dt), mask=rm)
+        tl.store(Hb + rows[:, None] * d + cols[None, :], tl.sum(d_bar, 1).to(Hb.dtype.element_ty), mask=m2)
 
 
-def _blocks(K, d):
+# (elements per program = tokens × K × d, rounded to powers of two; warps) for each direction.
+TILE = {"fwd": (4096, 4), "bwd": (4096, 4)}
+
+
+def _blocks(K, d, direction):
     BD, BK = triton.next_power_of_2(d), triton.next_power_of_2(K)
-    return max(1, min(64, 4096 // BD)), BD, BK
+    elems, warps = TILE[direction]
+    return max(1, elems // (BD * BK)), BD, BK, warps
 
 
 class WellsForce(torch.autograd.Function):
@@ -166,9 +156,9 @@ class WellsForce(torch.autograd.Function):
             f = torch.empty(N, d, device=h.device, dtype=torch.float32)
             V = torch.empty(N, device=h.device, dtype=torch.float32)
             q = torch.empty(N, K, device=h.device, dtype=torch.float32)
-            BN, BD, BK = _blocks(K, d)
+            BN, BD, BK, warps = _blocks(K, d, "fwd")
             _wells_fwd_kernel[(triton.cdiv(N, BN),)](Y2, h2, f, V, q, N, Y2.stride(0), d, float(tau), float(a_min),
-                                                    K=K, BN=BN, BD=BD, BK=BK)
+                                                    K=K, BN=BN, BD=BD, BK=BK, num_warps=warps)
         else:
             f, V, q = _forward_torch(Y2, h2, K, d, tau, a_min)
         ctx.save_for_backward(Y2, h2, q)
@@ -184,9 +174,9 @@ class WellsForce(torch.autograd.Function):
         if on_triton(Y2):
             Y_bar, h_bar = torch.empty_like(Y2), torch.empty_like(h2)
             Y_bar[:, 2 * K * d + K + 1:].zero_()  # padding columns (the kernel writes the rest)
-            BN, BD, BK = _blocks(K, d)
+            BN, BD, BK, warps = _blocks(K, d, "bwd")
             _wells_bwd_kernel[(triton.cdiv(N, BN),)](Y2, h2, q, u, vb, Y_bar, h_bar, N, Y2.stride(0), d, float(tau),
-                                                    float(a_min), K=K, BN=BN, BD=BD, BK=BK)
+                                                    float(a_min), K=K, BN=BN, BD=BD, BK=BK, num_warps=warps)
         else:
             Y_bar, h_bar = _backward_torch(Y2, h2, q, u, vb, K, d, tau, a_min)
             Y_bar, h_bar = Y_bar.to(Y2.dtype), h_bar.to(h2.dtype)
