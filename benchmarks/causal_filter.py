@@ -12,21 +12,14 @@ of each version listed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from provenance import provenance  # sibling script
+from provenance import provenance  # sibling scripts
+from side_by_side import load_version
 from semsim.context import scan
-
-
-def _load(path: str):
-    spec = importlib.util.spec_from_file_location("scan_before", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _device_time(fn, calls: int = 20) -> tuple[float, list[dict]]:
@@ -55,13 +48,13 @@ def main() -> None:
     g = torch.randn(B, T, K, d, device="cuda", dtype=torch.bfloat16)
     versions = {"after": scan}
     if a.before:
-        versions = {"before": _load(a.before), **versions}
+        versions = {"before": load_version(a.before), **versions}
     ref = torch.einsum("kts,bsd->btkd", W.double(), h.double())
     rows = []
     for name, mod in versions.items():
         out = mod.causal_filter(h, W)
         err = ((out.double() - ref).abs().max() / ref.abs().max()).item()
-        ms, kernels = _device_time(lambda: torch.autograd.grad(mod.causal_filter(h, W), (h, W), g))
+        ms, kernels = _device_time(lambda mod=mod: torch.autograd.grad(mod.causal_filter(h, W), (h, W), g))
         rows.append({"version": name, "device_ms_fwd_bwd": ms, "max_rel_err_vs_fp64": err, "kernels": kernels})
         print(f"{name:7s} {ms:.3f} ms (forward + backward, device)  rel. error {err:.1e}", flush=True)
         for k in kernels[:6]:

@@ -14,41 +14,19 @@ Y, h, ∂f and one write of ∂Y, ∂h (backward).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 
 import torch
-import triton.testing
 
-from provenance import provenance  # sibling script
+from provenance import provenance  # sibling scripts
+from side_by_side import function_times, load_version
 from semsim.kernels import wells_force as wf
 
 H100_HBM_GBPS = 3350.0  # NVIDIA H100 SXM datasheet
 
 
-def _load(path: str):
-    spec = importlib.util.spec_from_file_location("wells_force_before", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-class _Ctx:
-    """Stands in for autograd's ctx, so forward and backward can be launched (and graphed) on their own."""
-
-    def save_for_backward(self, *tensors):
-        self.saved_tensors = tensors
-
-
 def _time(module, Y, h, grads, K, tau, a_min):
-    """(forward ms, backward ms), each direction's launches replayed as a CUDA graph: at ~0.05 ms a call,
-    timing them through autograd measured the Python overhead instead."""
-    ctx = _Ctx()
-    fwd = lambda: module.WellsForce.forward(ctx, Y, h, K, tau, a_min)  # noqa: E731
-    fwd_ms = triton.testing.do_bench_cudagraph(fwd)
-    fwd()  # saved tensors outside any graph's memory pool for the backward
-    bwd = lambda: module.WellsForce.backward(ctx, *grads)  # noqa: E731
-    return fwd_ms, triton.testing.do_bench_cudagraph(bwd)
+    return function_times(module.WellsForce, (Y, h, K, tau, a_min), tuple(grads))
 
 
 def main() -> None:
@@ -74,7 +52,7 @@ def main() -> None:
     print(f"bandwidth bound: fwd {bound['fwd_ms']:.3f} ms, bwd {bound['bwd_ms']:.3f} ms", flush=True)
     rows = []
     if a.before:
-        fwd, bwd = _time(_load(a.before), Y, h, grads, K, tau, a_min)
+        fwd, bwd = _time(load_version(a.before), Y, h, grads, K, tau, a_min)
         rows.append({"version": "before", "fwd_ms": fwd, "bwd_ms": bwd})
         print(f"before                fwd {fwd:.3f} ms  bwd {bwd:.3f} ms", flush=True)
     for elems in (2048, 4096, 8192, 16384):  # 2,048: one token per program
