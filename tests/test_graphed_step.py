@@ -70,7 +70,7 @@ def test_no_autograd_graph_outlives_a_forward(name):
     held = []
     for mod_name, mod in model.named_modules():
         for key, val in vars(mod).items():
-            for t in val if isinstance(val, (tuple, list)) else (val,):
+            for t in val.values() if isinstance(val, dict) else val if isinstance(val, (tuple, list)) else (val,):
                 if isinstance(t, torch.Tensor) and t.grad_fn is not None:
                     held.append(f"{mod_name or type(model).__name__}.{key}")
     assert not held, held

@@ -35,6 +35,29 @@ def test_closed_form_model_equals_autograd_model(potential, context):
         assert torch.allclose(a, b, rtol=1e-7, atol=1e-11)
 
 
+def test_shared_weights_are_built_once_per_forward(monkeypatch):
+    """The SQ3 wells' packed maps and the multi-EMA filter are the same at every layer: built once a forward
+    (semsim.per_forward) however many layers read them, and not kept on the modules after it."""
+    from semsim.context.channels import MultiEMA
+    from semsim.potentials.wells import MixtureWells
+
+    calls = {"wells": 0, "ema": 0}
+
+    def counting(fn, key):
+        def wrapped(*a, **kw):
+            calls[key] += 1
+            return fn(*a, **kw)
+        return wrapped
+
+    monkeypatch.setattr(MixtureWells, "_packed_weights", counting(MixtureWells._packed_weights, "wells"))
+    monkeypatch.setattr(MultiEMA, "weights", counting(MultiEMA.weights, "ema"))
+    model = make_model(tiny(potential="sq3", context="ema", n_layer=4))
+    idx = torch.randint(0, 97, (2, 24))
+    model(idx, targets=idx).loss.backward()
+    assert calls == {"wells": 1, "ema": 1}
+    assert model.potential._per_forward is None and model.channel._per_forward is None
+
+
 @pytest.mark.parametrize("name", preset_names())
 def test_causal_probe_passes_for_every_preset(name):
     torch.manual_seed(0)

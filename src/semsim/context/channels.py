@@ -17,7 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from semsim import kernels
-from semsim.context.scan import causal_filter, diag_scan, matrix_scan
+from semsim.context.scan import causal_filter, diag_scan, filter_rows, matrix_scan
+from semsim.kernels.dispatch import compute_dtype
+from semsim.per_forward import PerForward
 
 
 def _positions(t0: int | torch.Tensor, n: int, like: torch.Tensor) -> torch.Tensor:
@@ -34,18 +36,40 @@ def _drop_carry(x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
     return x if state is None else x[:, 1:]
 
 
-class CumulativeMean(nn.Module):
+class _Filter(nn.Module, PerForward):
+    """A channel that is one causal linear filter W (K, T, T) of h (:func:`causal_filter`): its (T·K, T) matrix
+    is built once per forward in the matmul dtype (:mod:`semsim.per_forward`)."""
+
+    def weights(self, T: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _rows(self, h: torch.Tensor) -> torch.Tensor:  # built in ≥ fp32, then cast for the matmul
+        W = self.weights(h.shape[1], h.device, torch.promote_types(h.dtype, torch.float32))
+        return filter_rows(W).to(compute_dtype(h))
+
+    def build_per_forward(self, h0: torch.Tensor, streaming: bool) -> dict[str, torch.Tensor]:
+        return {} if streaming or not kernels.fused() else {"rows": self._rows(h0)}
+
+    def _filter(self, h: torch.Tensor) -> torch.Tensor:
+        rows = self.per_forward("rows")
+        return causal_filter(h, self._rows(h) if rows is None else rows)
+
+
+class CumulativeMean(_Filter):
     """Vanilla SPLM: ξ_t = (1/t) Σ_{s≤t} h_s."""
 
     n_channels = 1
 
+    def weights(self, T: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """W_{t,s} = 1/t for s ≤ t, (1, T, T)."""
+        t = torch.arange(1, T + 1, device=device, dtype=dtype).view(-1, 1)
+        return (torch.ones(T, T, device=device, dtype=dtype).tril() / t).unsqueeze(0)
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        T = h.shape[1]
-        wdtype = torch.promote_types(h.dtype, torch.float32)  # the weights are built in ≥ fp32
-        t = torch.arange(1, T + 1, device=h.device, dtype=wdtype).view(-1, 1)
-        if kernels.fused():  # W_{t,s} = 1/t for s ≤ t: one matmul (see causal_filter)
-            return causal_filter(h, (torch.ones(T, T, device=h.device, dtype=wdtype).tril() / t).unsqueeze(0))
-        return (h.cumsum(1) / t.to(h.dtype).view(1, -1, 1)).unsqueeze(2)
+        if kernels.fused():  # one matmul (see causal_filter)
+            return self._filter(h)
+        t = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype).view(1, -1, 1)
+        return (h.cumsum(1) / t).unsqueeze(2)
 
     def stream(self, h: torch.Tensor, state: torch.Tensor | None, t0: int):
         """State: the running sum Σ_{s≤t0} h_s, (B, d)."""
@@ -53,7 +77,7 @@ class CumulativeMean(nn.Module):
         return (s / _positions(t0, h.shape[1], h).view(1, -1, 1)).unsqueeze(2), s[:, -1]
 
 
-class MultiEMA(nn.Module):
+class MultiEMA(_Filter):
     """Multi-ξ: K parallel EMAs ξ^k_t = α_k ξ^k_{t-1} + (1-α_k) h_t with learnable decays α_k."""
 
     def __init__(self, alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 0.95), debias: bool = True):
@@ -69,10 +93,11 @@ class MultiEMA(nn.Module):
     def alphas(self) -> torch.Tensor:
         return torch.sigmoid(self.decay_logit)
 
-    def weights(self, T: int) -> torch.Tensor:
-        """The filter as a (K, T, T) matrix: W_{k,t,s} = (1 − α_k) α_k^{t−s} [/ (1 − α_k^t)] for s ≤ t."""
+    def weights(self, T: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The filter as a (K, T, T) matrix: W_{k,t,s} = (1 − α_k) α_k^{t−s} [/ (1 − α_k^t)] for s ≤ t
+        (on the decays' device, in at least their dtype)."""
         log_a = F.logsigmoid(self.decay_logit).view(-1, 1, 1)  # log α, exact near α → 1
-        t = torch.arange(1, T + 1, device=log_a.device, dtype=torch.float32)
+        t = torch.arange(1, T + 1, device=log_a.device, dtype=dtype)
         lag = (t.view(-1, 1) - t.view(1, -1)).clamp_min(0)
         W = torch.exp(lag * log_a) * (-torch.expm1(log_a)) * torch.ones(T, T, device=log_a.device).tril()
         if self.debias:
@@ -80,8 +105,8 @@ class MultiEMA(nn.Module):
         return W
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if kernels.fused():
-            return causal_filter(h, self.weights(h.shape[1]))
+        if kernels.fused():  # one matmul (see causal_filter)
+            return self._filter(h)
         a = self.alphas.to(h.dtype).view(-1, 1)  # (K, 1) broadcast over d
         xi = diag_scan((1 - a) * h.unsqueeze(2), a)  # (B, T, K, d)
         if self.debias:

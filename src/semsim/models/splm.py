@@ -19,6 +19,7 @@ from semsim.context import make_channel
 from semsim.models import register
 from semsim.models.base import LanguageModel
 from semsim.models.cache import DecodeState
+from semsim.per_forward import one_forward
 from semsim.physics import TokenMass, attention_energy, damped_euler_step, stack_layers, step_energy
 from semsim.potentials import make_potential
 
@@ -206,18 +207,19 @@ class SPLM(LanguageModel):
         # shapes, and recompiling for each would cost more than it saves
         layer_fn = self._compiled_layer if self._compiled_layer and self.training and state is None else self._layer
         n_steps = n_attn = 0
-        for kind in self.layer_kinds():
-            if kind == "A":
-                h, rec = self.attention_layer(n_attn, h, state), None
-                n_attn += 1
-            else:
-                h, v, rec = layer_fn(h, v, m, n_steps, state)
-                n_steps += 1
-                if state is None:  # the regulariser is a training term: decoding skips it
-                    reg = reg + rec.V.float().pow(2).mean()
-            if return_extras:
-                steps.append(rec)
-                traj.append((h, v))
+        with one_forward(self, h, streaming=state is not None):  # V_θ's and ξ's weights, built once
+            for kind in self.layer_kinds():
+                if kind == "A":
+                    h, rec = self.attention_layer(n_attn, h, state), None
+                    n_attn += 1
+                else:
+                    h, v, rec = layer_fn(h, v, m, n_steps, state)
+                    n_steps += 1
+                    if state is None:  # the regulariser is a training term: decoding skips it
+                        reg = reg + rec.V.float().pow(2).mean()
+                if return_extras:
+                    steps.append(rec)
+                    traj.append((h, v))
         self.end_forward()
         aux = c.v_reg * reg / n_steps if c.v_reg > 0 else None
         extras = self._bookkeeping(m, steps, traj) if return_extras else {}

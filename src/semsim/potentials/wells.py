@@ -12,6 +12,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from semsim import kernels
+from semsim.kernels.dispatch import compute_dtype
+from semsim.per_forward import PerForward
 from semsim.potentials.base import Potential
 from semsim.potentials.mlp import MLPPotential
 
@@ -88,7 +90,7 @@ class LowRankWell(Potential):
         return self.mu(xi).unsqueeze(-2), torch.ones(*xi.shape[:-1], 1, device=xi.device)
 
 
-class MixtureWells(Potential):
+class MixtureWells(Potential, PerForward):
     """SQ3: K diagonal wells, E_k = ½ a_kᵀ (h − μ_k)²,  V = −τ logsumexp_k(−E_k/τ + log π_k) + b.
 
     Force f = −Σ_k q_k a_k ⊙ (h − μ_k), q = softmax_k(−E_k/τ + log π_k) the responsibilities.
@@ -115,8 +117,8 @@ class MixtureWells(Potential):
     def energy(self, xi, h):
         return self._terms(xi, h)[-1]
 
-    def packed(self, xi):
-        """The four maps side by side in one matmul: [μ | precision | π-logits | b | 0…], (…, 2Kd + K + 1 + pad).
+    def _packed_weights(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The four maps side by side: [μ | precision | π-logits | b | 0…], in the matmul dtype.
 
         Zero rows pad the width to a multiple of 64: unaligned output rows (2·8·256 + 9 = 4,105) made
         cuBLAS fall back to slow kernels on an H100."""
@@ -125,6 +127,20 @@ class MixtureWells(Potential):
         pad = -W.shape[0] % 64
         if pad:
             W, b = torch.cat([W, W.new_zeros(pad, W.shape[1])]), torch.cat([b, b.new_zeros(pad)])
+        return W.to(dtype), b.to(dtype)
+
+    def build_per_forward(self, h0: torch.Tensor, streaming: bool) -> dict[str, torch.Tensor]:
+        if not kernels.fused():
+            return {}
+        W, b = self._packed_weights(compute_dtype(h0))
+        return {"W": W, "b": b}
+
+    def packed(self, xi):
+        """The four maps in one matmul, (…, 2Kd + K + 1 + pad); the weights built once per forward
+        (:mod:`semsim.per_forward`) or, outside one, here."""
+        W, b = self.per_forward("W"), self.per_forward("b")
+        if W is None:
+            W, b = self._packed_weights(compute_dtype(xi))
         return F.linear(xi, W, b)
 
     def force(self, xi, h):
