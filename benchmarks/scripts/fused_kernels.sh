@@ -3,7 +3,7 @@
 # tokens/s, peak memory (and compile time where compiled) of the five published-size presets, batch
 # 16 x 512, AdamW, clip 1.0, random tokens, median of 20 steps after 5; then the top CUDA kernels of
 # each fused variant. graph=1: the whole step replayed as a CUDA graph (eager, or compiled in `compile`).
-# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|fp32|compile]; results in $OUT.
+# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|fp32|compile|compile-pair]; results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -28,6 +28,13 @@ compile)
            splm_multixi_whole_graph=splm-multixi@whole,graph=1 splm_multixi_regional_graph=splm-multixi@model,graph=1 \
            splm_multixi_sq3_whole_graph=splm-multixi-sq3@whole,graph=1 \
            splm_multixi_sq3_regional_graph=splm-multixi-sq3@model,graph=1; do
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d) \
+      python3 speed.py --out $OUT/fused_kernels_compile_${v%%=*}.json --steps 20 --warmup 5 $v 2>&1 | grep -v -i warn
+  done ;;
+compile-pair)
+  # the pairwise families, regionally compiled (one integration step), as `compile`
+  for v in parflm_multixi_sq3_regional_graph=parflm-multixi-sq3@model,graph=1 \
+           fock_parflm_sq3_regional_graph=fock-parflm-sq3@model,graph=1; do
     TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d) \
       python3 speed.py --out $OUT/fused_kernels_compile_${v%%=*}.json --steps 20 --warmup 5 $v 2>&1 | grep -v -i warn
   done ;;
