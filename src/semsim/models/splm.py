@@ -206,6 +206,8 @@ class SPLM(LanguageModel):
         # the compiled region serves training steps only: the probe, validation and generation run other
         # shapes, and recompiling for each would cost more than it saves
         layer_fn = self._compiled_layer if self._compiled_layer and self.training and state is None else self._layer
+        if layer_fn is not self._layer and x.requires_grad:
+            v = x * 0  # v needing grad at every layer, as after the first: one compiled graph, not two
         n_steps = n_attn = 0
         with one_forward(self, h, streaming=state is not None):  # V_θ's and ξ's weights, built once
             for kind in self.layer_kinds():
