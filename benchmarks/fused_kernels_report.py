@@ -9,7 +9,43 @@ import json
 import sys
 from pathlib import Path
 
+from semsim.kernels import linear_ce, pair_force, wells_force  # the tiles the code runs
+
 PRESETS = ["gpt-baseline", "splm-multixi", "splm-multixi-sq3", "parflm-multixi-sq3", "fock-parflm-sq3"]
+
+
+def side_by_side(folder: Path) -> None:
+    """The kernel-level before → after figures (each pair measured in one process), at the tiles the code runs."""
+    print("\n## Kernels side by side (one process each; device ms per call at the published size)\n")
+    print("| kernel | before | after | source |\n|---|---|---|---|")
+    wells = folder / "wells-force-tiles.json"
+    if wells.exists():  # benchmarks/wells_force_tiles.py: the two-pass kernels vs the (tokens, K, d) tile
+        rs = json.loads(wells.read_text())["rows"]
+        before = next(r for r in rs if r["version"] == "before")
+        for d in ("fwd", "bwd"):  # at the tile the code runs
+            now = next(r for r in rs if r["version"] == "after" and (r["elems"], r["warps"]) == wells_force.TILE[d])
+            print(f"| SQ3 wells {d} | {before[f'{d}_ms']:.3f} | {now[f'{d}_ms']:.3f} ({now['elems']} elements × "
+                  f"{now['warps']} warps) | `{wells.name}` |")
+    pair = folder / "pair-force-tiles.json"
+    if pair.exists():  # benchmarks/pair_force_tiles.py: the former tile (16 tokens × 4 warps) vs the best
+        rs = [r for r in json.loads(pair.read_text())["rows"] if r.get("matches_torch")]
+        old = next(r for r in rs if (r["BN"], r["warps"]) == (16, 4))
+        for d in ("fwd", "bwd"):
+            now = next(r for r in rs if (r["BN"], r["warps"]) == pair_force.TILE[d])
+            print(f"| PARFLM pair force {d} | {old[f'{d}_ms']:.3f} (16 × 4) | {now[f'{d}_ms']:.3f} ({now['BN']} × "
+                  f"{now['warps']}) | `{pair.name}` |")
+    cf = folder / "causal-filter.json"
+    if cf.exists():  # benchmarks/causal_filter.py: matmul's 2-D @ 3-D fold vs one broadcast bmm
+        rs = {r["version"]: r for r in json.loads(cf.read_text())["rows"]}
+        print(f"| multi-ξ context filter fwd + bwd | {rs['before']['device_ms_fwd_bwd']:.3f} | "
+              f"{rs['after']['device_ms_fwd_bwd']:.3f} | `{cf.name}` |")
+    ce = folder / "ce-rows-tiles.json"
+    if ce.exists():  # benchmarks/ce_rows_tiles.py: the former (4096, 4) row tile vs the best
+        rs = [r for r in json.loads(ce.read_text())["rows"] if r.get("matches_torch")]
+        old = next(r for r in rs if (r["block"], r["warps"]) == (4096, 4))
+        now = next(r for r in rs if (r["block"], r["warps"]) == linear_ce.ROW_TILE)
+        print(f"| head cross-entropy row pass (2,048 tokens) | {old['ms']:.3f} (4,096 × 4) | {now['ms']:.3f} "
+              f"({now['block']} × {now['warps']}) | `{ce.name}` |")
 
 
 def main() -> None:
@@ -17,12 +53,11 @@ def main() -> None:
     bf16 = json.loads((folder / "fused_kernels_bf16.json").read_text())
     fp32 = json.loads((folder / "fused_kernels_fp32.json").read_text())
     comps = [json.loads(f.read_text()) for f in sorted(folder.glob("fused_kernels_compile_*.json"))]
-    comp = {"meta": comps[0]["meta"], "rows": [r for c in comps for r in c["rows"]]}
-    rows = {r["label"]: r for r in bf16["rows"] + fp32["rows"] + comp["rows"]}
+    rows = {r["label"]: r for r in bf16["rows"] + fp32["rows"] + [r for c in comps for r in c["rows"]]}
     m = bf16["meta"]
     print(f"# Fused kernels: before → after in one process\n\n{m['gpu']}, driver {m['driver']}, CUDA {m['cuda']}, "
           f"torch {m['torch']}, triton {m['triton']}, {m['date'][:10]}; code {m['commit']} (bf16 eager), "
-          f"{fp32['meta']['commit']} (fp32), {comp['meta']['commit']} (compiled). Batch 16 × 512, AdamW (fused), clip 1.0, random tokens, "
+          f"{fp32['meta']['commit']} (fp32), compiled rows as listed. Batch 16 × 512, AdamW (fused), clip 1.0, random tokens, "
           f"median of {m['steps']} steps after {m['warmup']}.\n")
     print("bf16 autocast. *reference*: `SEMSIM_KERNELS=reference` (the paths the kernels replace); *fused*: the "
           "default kernels, eager; *fused + graph*: the default training path — fused kernels, the whole step "
@@ -46,22 +81,13 @@ def main() -> None:
     print("\n`torch.compile` (default mode, fused kernels, the compiled step replayed as one CUDA graph; *whole*: the "
           "model, *regional*: one integration step; each variant in a fresh process with empty compile caches; "
           "compile time = first step less a timed one):\n")
-    print("| variant | ms/step | compile s | peak GB |\n|---|---|---|---|")
-    for r in comp["rows"]:
-        print(f"| {r['label']} | {r['step_ms']:.2f} | {r['compile_s']:.1f} | {r['peak_mem_gb']:.2f} |")
+    print("| variant | code | ms/step | compile s | peak GB |\n|---|---|---|---|---|")
+    for c in comps:
+        for r in c["rows"]:
+            print(f"| {r['label']} | {c['meta']['commit']} | {r['step_ms']:.2f} | {r['compile_s']:.1f} | {r['peak_mem_gb']:.2f} |")
     if "mfu_vs_989tflops" in rows.get("gpt_whole_graph", {}):
         print(f"\nGPT baseline MFU, compiled + graph: {100 * rows['gpt_whole_graph']['mfu_vs_989tflops']:.1f}%.")
-    after = folder / "graphed_after_ce_row_tile.json"
-    if after.exists():  # the default path again after the row-pass retune (another process)
-        a = json.loads(after.read_text())
-        print(f"\n## Default path after the cross-entropy row-pass retune (code {a['meta']['commit']}, another process)\n")
-        print("| preset | fused + graph ms/step · GB | in the table above |\n|---|---|---|")
-        for r in a["rows"]:
-            print(f"| `{r['preset']}` | {r['step_ms']:.2f} · {r['peak_mem_gb']:.2f} | {rows[r['label']]['step_ms']:.2f} |")
-        g = next((r for r in a["rows"] if "mfu_vs_989tflops" in r), None)
-        if g:
-            print(f"\nGPT baseline MFU: {100 * g['mfu_vs_989tflops']:.1f}%. Row pass alone, side by side "
-                  "(`ce-rows-tiles.json`, `benchmarks/ce_rows_tiles.py`): 0.48 → 0.27 ms per 2,048-token chunk.")
+    side_by_side(folder)
     full = folder / "full-schedule" / "summary.json"
     if full.exists():  # benchmarks/scripts/full_schedule.sh
         print("\n## The published 16,000-step schedule, end to end (`benchmarks/scripts/full_schedule.sh`)\n")
