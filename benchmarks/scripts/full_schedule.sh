@@ -3,9 +3,11 @@
 # start-up, corpus preparation, kernel compilation, causal probe, 16 validations, checkpoints and the
 # final test evaluation all inside the command's wall time. Tiny Shakespeare stands in for TinyStories
 # (it ships with the package); the step cost does not depend on the corpus.
-# Usage: bash benchmarks/scripts/full_schedule.sh parflm-multixi-sq3 [fock-parflm-sq3 ...]; results in $OUT.
+# Usage: bash benchmarks/scripts/full_schedule.sh parflm-multixi-sq3 [fock-parflm-sq3 ...]; results in $OUT, then
+# python benchmarks/full_schedule_summary.py $OUT --provenance $OUT/provenance.json writes summary.json.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
+(cd benchmarks && python3 -c "import json, provenance; print(json.dumps(provenance.provenance()))") > "$OUT/provenance.json"
 for p in "$@"; do
   start=$(date +%s)
   python3 -m semsim train --preset "$p" --out "/tmp/full-schedule-$p" --force data.corpus=tinyshakespeare \
