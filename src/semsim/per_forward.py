@@ -2,9 +2,9 @@
 
 An SPLM's layers share one potential and one context filter, so what those derive from their
 parameters (SQ3's four maps packed side by side, a context filter's (T·K, T) matrix) is the same at
-every layer. Built at each layer it cost a step eight builds, eight casts and eight gradient
-accumulations; built once, autograd sums the layers' gradients into it and the build's backward runs
-once.
+every layer. Built at each layer it cost an L-layer step L builds, L casts and L gradient
+accumulations into the parameters; built once, autograd sums the layers' gradients into the one copy
+and the build's backward runs once.
 """
 
 from __future__ import annotations
