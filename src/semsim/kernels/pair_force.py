@@ -122,6 +122,12 @@ if triton is not None:
                 rm[:, None] & (ct[None, :] < nt))
 
     @triton.jit
+    def _target(L, T, rows, cl, ct, ml, mt, nl, nt):
+        """The block's rows of an (N, n_l) and an (N, n_θ) array (l_t and θ_t, or their upstream gradients), fp32."""
+        return (tl.load(L + rows[:, None] * nl + cl[None, :], mask=ml, other=0.0).to(tl.float32),
+                tl.load(T + rows[:, None] * nt + ct[None, :], mask=mt, other=0.0).to(tl.float32))
+
+    @triton.jit
     def _source(LS, TS, WS, rows, j, cl, ct, ml, mt, rm, nl, nt, K: tl.constexpr):
         """Source j of each row: l_j, θ_j (fp32) and ω_j."""
         src = rows * K + j
@@ -136,8 +142,7 @@ if triton is not None:
         rows, rm, cl, ct, hs, ml, mt = _rows(N, nl, nt, BN, BL, BT, BH)
         pw1, pb1, pw2, pb2 = _prm(PRM, 0, hs, H)
         qw1, qb1, qw2, qb2 = _prm(PRM, 1, hs, H)
-        lt = tl.load(LT + rows[:, None] * nl + cl[None, :], mask=ml, other=0.0).to(tl.float32)
-        tt = tl.load(TT + rows[:, None] * nt + ct[None, :], mask=mt, other=0.0).to(tl.float32)
+        lt, tt = _target(LT, TT, rows, cl, ct, ml, mt, nl, nt)
         gl = tl.zeros((BN, BL), dtype=tl.float32)
         gt = tl.zeros((BN, BT), dtype=tl.float32)
         U = tl.zeros((BN,), dtype=tl.float32)
@@ -160,10 +165,8 @@ if triton is not None:
         rows, rm, cl, ct, hs, ml, mt = _rows(N, nl, nt, BN, BL, BT, BH)
         pw1, pb1, pw2, pb2 = _prm(PRM, 0, hs, H)
         qw1, qb1, qw2, qb2 = _prm(PRM, 1, hs, H)
-        lt = tl.load(LT + rows[:, None] * nl + cl[None, :], mask=ml, other=0.0).to(tl.float32)
-        tt = tl.load(TT + rows[:, None] * nt + ct[None, :], mask=mt, other=0.0).to(tl.float32)
-        gl = tl.load(GL + rows[:, None] * nl + cl[None, :], mask=ml, other=0.0).to(tl.float32)
-        gt = tl.load(GT + rows[:, None] * nt + ct[None, :], mask=mt, other=0.0).to(tl.float32)
+        lt, tt = _target(LT, TT, rows, cl, ct, ml, mt, nl, nt)
+        gl, gt = _target(GL, GT, rows, cl, ct, ml, mt, nl, nt)
         ub_t = tl.load(Ub + rows, mask=rm, other=0.0).to(tl.float32)
         lt_b = tl.zeros((BN, BL), dtype=tl.float32)
         tt_b = tl.zeros((BN, BT), dtype=tl.float32)
