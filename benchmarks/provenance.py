@@ -24,6 +24,13 @@ def _git(*args: str) -> str:
         return ""
 
 
+def command() -> str:
+    """This process's command line, with files named by their name only: the folders a result was written
+    to (or an earlier module version read from) belong to the machine that ran it, not to the result."""
+    args = [os.path.basename(a) if "/" in a and "=" not in a and not a.startswith("-") else a for a in sys.argv]
+    return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *args])
+
+
 def provenance() -> dict:
     cuda = torch.cuda.is_available()
     try:
@@ -57,7 +64,7 @@ def provenance() -> dict:
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": commit,
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")) if not os.environ.get("SEMSIM_COMMIT") else None,
-        "command": " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *sys.argv]),
+        "command": command(),
     }
 
 
