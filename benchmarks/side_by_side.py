@@ -9,6 +9,7 @@ launches are replayed as a CUDA graph (triton.testing.do_bench_cudagraph, median
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import triton.testing
@@ -16,8 +17,10 @@ import triton.testing
 
 def load_version(path: str):
     """The Python module in ``path``, imported under its own name (it may shadow nothing)."""
-    spec = importlib.util.spec_from_file_location(f"version_{Path(path).stem}", path)
+    name = f"version_{Path(path).stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # torch.compile re-imports the modules of the functions it traces
     spec.loader.exec_module(mod)
     return mod
 

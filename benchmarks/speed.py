@@ -6,7 +6,9 @@
 Each variant is ``label=preset[:override,override...][@option,option...]``, options being a compile
 scope (``whole``, ``model``; bare for backward compatibility), ``graph=1`` (the whole step replayed
 as a CUDA graph, :mod:`semsim.training.graphed_step`), ``kernels=reference|fused``,
-``dtype=bf16|fp32|tf32`` (fp32 eager without autocast; tf32 also allows TF32 matmuls). A step is
+``dtype=bf16|fp32|tf32`` (fp32 eager without autocast; tf32 also allows TF32 matmuls),
+``swap=FILE`` (run an earlier version of one ``semsim.kernels`` module, e.g. ``git show
+REV:src/semsim/kernels/linear_ce.py > old/linear_ce.py``, for a before → after in one process). A step is
 forward + backward + AdamW at the preset's batch (16 × 512 by default); we report the median of
 timed steps after warm-up, tokens/s, each variant's ratio to the first, peak memory and (with
 ``--profile``) the variant's top CUDA kernels over a few more steps.
@@ -15,15 +17,19 @@ timed steps after warm-up, tokens/s, each variant's ratio to the first, peak mem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import importlib
 import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from semsim import kernels
-from provenance import provenance, random_model  # sibling script
+from provenance import provenance, random_model  # sibling scripts
+from side_by_side import load_version
 from semsim.presets import get_preset
 from semsim.training.graphed_step import GraphedTrainStep
 from semsim.training.trainer import make_optimizer
@@ -86,8 +92,27 @@ def top_kernels(step_fn, n_steps: int, top: int) -> list[dict]:
 
 
 def time_variant(run, steps: int, warmup: int, opts: dict, device: torch.device, profile_top: int = 0) -> dict:
-    with kernels.use(opts["kernels"]):
+    with kernels.use(opts["kernels"]), swapped(opts.get("swap")):
         return _time_variant(run, steps, warmup, opts, device, profile_top)
+
+
+@contextlib.contextmanager
+def swapped(path: str | None):
+    """With ``path`` (a file named like a ``semsim.kernels`` module), that module's attributes are the
+    file's for the duration: callers that look them up at call time run the earlier version."""
+    if not path:
+        yield
+        return
+    target = importlib.import_module(f"semsim.kernels.{Path(path).stem}")
+    old = load_version(path)
+    saved = {k: getattr(target, k) for k in vars(old) if not k.startswith("__") and hasattr(target, k)}
+    for k in saved:
+        setattr(target, k, getattr(old, k))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(target, k, v)
 
 
 def _time_variant(run, steps, warmup, opts, device, profile_top):
@@ -139,6 +164,7 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
         "kernels": opts["kernels"],
         "cuda_graph": graphed,
         "dtype": opts["dtype"],
+        "swap": Path(opts["swap"]).name if opts.get("swap") else None,
         "first_step_s": first_step,
         "compile_s": first_step - step if compile_ != "none" else None,  # first step less a timed one
     }

@@ -149,21 +149,45 @@ def test_fused_pair_force_matches_unfused():
         assert close(a, b, 1e-12)
 
 
-@pytest.mark.parametrize("vocab", [50, 5000])  # below and above the kernel's 4,096-column block
-def test_fused_head_matches_cross_entropy(vocab):
+@pytest.mark.parametrize("path", ["tiles", "rows"])
+@pytest.mark.parametrize("vocab", [50, 5000])  # below and above the row pass's column block
+def test_fused_head_matches_cross_entropy(vocab, path, monkeypatch):
+    from semsim.kernels import linear_ce
+
+    if path == "rows":  # the row pass that fp32 and float64 take on CUDA
+        monkeypatch.setattr(linear_ce, "_use_tiles", lambda h, cd: False)
     torch.manual_seed(0)
     h = torch.randn(2, 9, 16, device=DEVICE, requires_grad=True)
     W = torch.randn(vocab, 16, device=DEVICE, requires_grad=True)
     t = torch.randint(0, vocab, (2, 9), device=DEVICE)
     ref = F.cross_entropy((h @ W.T).reshape(-1, vocab), t.reshape(-1))
     g_ref = torch.autograd.grad(ref, [h, W])
-    for mode in (triton_mode(), kernels.use("fused")):  # the Triton row pass, then the PyTorch one
+    for mode in (triton_mode(), kernels.use("fused")):  # the Triton kernels, then the PyTorch row pass
         with mode:
             loss = linear_cross_entropy(h, W, t, chunk=5)  # chunks that do not divide the 18 tokens
             g = torch.autograd.grad(loss, [h, W])
+            with torch.no_grad():  # evaluation: the loss alone
+                assert close(linear_cross_entropy(h, W, t), ref)
         assert close(loss, ref) and all(close(a, b) for a, b in zip(g, g_ref))
-    with torch.no_grad():  # evaluation: the loss alone
-        assert close(linear_cross_entropy(h, W, t), ref)
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="the tile kernels' bf16 path runs on CUDA")
+@pytest.mark.parametrize("vocab", [50, 5000, 50257])
+def test_fused_head_tiles_in_bf16(vocab):
+    """Under autocast the tile kernels see bf16 operands: the loss and gradients are those of
+    F.cross_entropy on the same bf16 operands, to bf16's precision in G."""
+    torch.manual_seed(0)
+    h = torch.randn(300, 64, device=DEVICE, requires_grad=True)
+    W = (torch.randn(vocab, 64, device=DEVICE) * 0.1).requires_grad_(True)
+    t = torch.randint(0, vocab, (300,), device=DEVICE)
+    ref = F.cross_entropy((h.bfloat16() @ W.bfloat16().T).float(), t)
+    g_ref = torch.autograd.grad(ref, [h, W])
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        loss = linear_cross_entropy(h, W, t, chunk=128)
+        g = torch.autograd.grad(loss, [h, W])
+    assert abs(loss.item() - ref.item()) < 1e-4 * max(1.0, ref.item())
+    for a, b in zip(g, g_ref):
+        assert ((a - b).norm() / b.norm()).item() < 1e-2
 
 
 @pytest.mark.parametrize("channel", [MultiEMA(), MultiEMA(debias=False), CumulativeMean()], ids=str)

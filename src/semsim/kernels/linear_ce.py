@@ -1,15 +1,26 @@
 """Tied output head + cross-entropy in token chunks, never holding the full (N, vocab) logits.
 
-For each chunk of C tokens: logits = h_c Eᵀ, then one pass per row computes logsumexp, the loss
-lse − logit[target] and, when a gradient is wanted, overwrites the logits in place with
-∂loss/∂logits = (softmax − onehot)/N; the chunk's ∂h = G E and ∂E += Gᵀ h_c are taken right away
-and kept for the backward, which only scales them. At 16 × 512 tokens and a 50,257-way head the
-unchunked path holds ~4 GB of logits and their gradients (bf16 and fp32 copies); this holds one
-chunk's bf16 logits (C = 2,048: 206 MB). The row pass is a Triton kernel on CUDA and PyTorch ops
-elsewhere.
+For each chunk of C tokens the loss needs lse − logit[target] per row and the gradient needs
+G = ∂loss/∂logits = (softmax − onehot)/N; the chunk's ∂h = G E and ∂E += Gᵀ h_c are taken right
+away and kept for the backward, which only scales them.
+
+Two ways to get there:
+
+- **Tiles** (bf16/fp16 on CUDA, the training default): a Triton matmul makes each (rows × vocab)
+  logit tile in registers and reduces it to that tile's row max and Σexp (and the target's logit);
+  a second launch remakes the tile and writes G directly. The logits never reach memory: the
+  matmul is done twice (~0.09 ms a chunk on an H100) instead of writing them and reading them
+  back two or three times (~0.27 ms a chunk for the row pass alone).
+- **Rows** (fp32, float64, CPU): logits = h_c Eᵀ by cuBLAS, then one pass per row computes the
+  logsumexp and overwrites the logits with G in place (a Triton kernel on CUDA, PyTorch ops elsewhere).
+
+At 16 × 512 tokens and a 50,257-way head the unchunked path holds ~4 GB of logits and their
+gradients (bf16 and fp32 copies); this holds one chunk's G.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -21,7 +32,11 @@ try:
 except ImportError:  # pragma: no cover - depends on the install
     triton = tl = None
 
-CHUNK = 2048
+# Tokens per chunk. The tile path holds one chunk's G (bf16: 826 MB at 8,192 × 50,432); on an H100 the
+# head at 16 × 512 tokens took 2.18 ms at 8,192, 2.32 at 4,096, 3.71 at 2,048 (fused_head.py). The row
+# pass holds the chunk's logits in the matmul dtype, fp32 included, so it keeps to 2,048.
+CHUNK = 8192
+ROW_CHUNK = 2048
 
 
 def _rows_torch(logits: torch.Tensor, targets: torch.Tensor, n_cols: int, scale: float, grad: bool) -> torch.Tensor:
@@ -81,28 +96,148 @@ def _rows(logits, targets, n_cols: int, scale: float, grad: bool) -> torch.Tenso
     return loss
 
 
+if triton is not None:
+
+    @triton.jit
+    def _panel(Hc, n_rows, d, stride_h, BM: tl.constexpr, D: tl.constexpr):
+        """This program's rows and their h panel (BM, D), held for every vocab tile."""
+        rows = tl.program_id(0) * BM + tl.arange(0, BM)
+        ks = tl.arange(0, D)
+        ok = rows < n_rows
+        a = tl.load(Hc + rows[:, None] * stride_h + ks[None, :], mask=ok[:, None] & (ks[None, :] < d), other=0.0)
+        return rows, ok, ks, a
+
+    @triton.jit
+    def _logit_tile(a, W, ks, j, d, n_w, stride_w, BN: tl.constexpr, PREC: tl.constexpr):
+        """Vocab tile j: its columns and the (BM, BN) fp32 logits a · W[cols]ᵀ."""
+        cols = j * BN + tl.arange(0, BN)
+        b = tl.load(W + cols[None, :] * stride_w + ks[:, None], mask=(ks[:, None] < d) & (cols[None, :] < n_w),
+                    other=0.0)
+        return cols, tl.dot(a, b, input_precision=PREC)
+
+    @triton.jit
+    def _head_stats_kernel(Hc, W, Mx, Se, n_rows, V, d, n_w, stride_h, stride_w, per_split, n_split,
+                           BM: tl.constexpr, BN: tl.constexpr, D: tl.constexpr, PREC: tl.constexpr):
+        """Per (row, split of the vocab), in base 2: the running max m of log₂e·logit and Σ 2^(log₂e·logit − m).
+        The epilogue is most of the work at d = 256 (a few instructions per logit against 512 FLOPs of
+        matmul), so it is kept to a multiply-add, an exp2 and the two reductions."""
+        rows, ok, ks, a = _panel(Hc, n_rows, d, stride_h, BM, D)
+        split = tl.program_id(1)
+        m = tl.full((BM,), -float("inf"), tl.float32)
+        s = tl.zeros((BM,), tl.float32)
+        for j in range(split * per_split, split * per_split + per_split):
+            cols, acc = _logit_tile(a, W, ks, j, d, n_w, stride_w, BN, PREC)
+            x = tl.where(cols[None, :] < V, acc * 1.4426950408889634, -float("inf"))
+            m_new = tl.maximum(m, tl.max(x, 1))
+            safe = tl.where(m_new == -float("inf"), 0.0, m_new)  # a split that has seen only padding
+            s = s * tl.exp2(m - safe) + tl.sum(tl.exp2(x - safe[:, None]), 1)
+            m = m_new
+        at = rows.to(tl.int64) * n_split + split
+        tl.store(Mx + at, m, mask=ok)
+        tl.store(Se + at, s, mask=ok)
+
+    @triton.jit
+    def _head_grad_kernel(Hc, W, C, G, n_rows, d, n_w, stride_h, stride_w, stride_g, per_split,
+                          BM: tl.constexpr, BN: tl.constexpr, D: tl.constexpr, PREC: tl.constexpr):
+        """G[rows, cols] = 2^(log₂e·logit − c) = scale · softmax, with c = log₂e·(lse − ln scale) per row.
+        The −scale at each target is added afterwards; the padding columns get finite values that
+        meet only W's zero rows (∂h) and the ∂E rows that are dropped."""
+        rows, ok, ks, a = _panel(Hc, n_rows, d, stride_h, BM, D)
+        c = tl.load(C + rows, mask=ok, other=0.0)
+        base = G + rows.to(tl.int64)[:, None] * stride_g
+        split = tl.program_id(1)
+        for j in range(split * per_split, split * per_split + per_split):
+            cols, acc = _logit_tile(a, W, ks, j, d, n_w, stride_w, BN, PREC)
+            g = tl.exp2(acc * 1.4426950408889634 - c[:, None])
+            tl.store(base + cols[None, :], g.to(G.dtype.element_ty), mask=ok[:, None] & (cols[None, :] < n_w))
+
+
+# (rows, vocab columns, warps, pipeline stages, vocab splits) per launch. A program holds its rows' h
+# panel and walks its split of the vocab tiles, so only W streams through; the columns divide PAD, the
+# multiple W's rows are padded to. Chosen on an H100 (benchmarks/fused_head.py).
+HEAD_TILE = {"stats": (128, 64, 4, 3, 4), "grad": (128, 64, 4, 3, 4)}
+PAD = 256
+MAX_D = 256  # the held panel is BM × d: wider states take the row pass
+
+
+def _use_tiles(h: torch.Tensor, cd: torch.dtype) -> bool:
+    """The tile path: tensor-core dtypes on CUDA; any float dtype under the CPU interpreter (tests)."""
+    return on_triton(h) and h.shape[-1] <= MAX_D and (not h.is_cuda or cd in (torch.bfloat16, torch.float16))
+
+
+def _tiles_loss(hc, Wc, targets, V: int, G: torch.Tensor | None, scale: float) -> torch.Tensor:
+    """Per-row loss of one chunk by the tile kernels; with ``G`` (chunk, PAD-padded vocab), also G."""
+    n, d = hc.shape
+    prec = "ieee" if hc.dtype == torch.float32 else "tf32"  # fp32 only in the interpreter
+    D = max(16, triton.next_power_of_2(d))
+    rows = (triton.cdiv(n, HEAD_TILE["stats"][0]), triton.cdiv(n, HEAD_TILE["grad"][0]))
+
+    def splits(tile):  # (vocab tiles per program, programs along the vocab)
+        n_tiles = Wc.shape[0] // tile[1]
+        per = triton.cdiv(n_tiles, tile[4])
+        return per, triton.cdiv(n_tiles, per)
+
+    bm, bn, warps, stages, _ = HEAD_TILE["stats"]
+    per, n_split = splits(HEAD_TILE["stats"])
+    mx = torch.empty(n, n_split, device=hc.device, dtype=torch.float32)
+    se = torch.empty_like(mx)
+    _head_stats_kernel[(rows[0], n_split)](
+        hc, Wc, mx, se, n, V, d, Wc.shape[0], hc.stride(0), Wc.stride(0), per, n_split,
+        BM=bm, BN=bn, D=D, PREC=prec, num_warps=warps, num_stages=stages)
+    m = mx.max(1, keepdim=True).values
+    lse = (m.squeeze(1) + torch.log2((se * torch.exp2(mx - m)).sum(1))) * math.log(2)
+    # the target's logit by one row-wise dot: cheaper than a compare per logit in the kernel
+    x_t = (hc.float() * Wc[targets].float()).sum(1)
+    if G is not None:
+        bm, bn, warps, stages, _ = HEAD_TILE["grad"]
+        per, n_split = splits(HEAD_TILE["grad"])
+        c = (lse - math.log(scale)) / math.log(2)
+        _head_grad_kernel[(rows[1], n_split)](
+            hc, Wc, c, G, n, d, Wc.shape[0], hc.stride(0), Wc.stride(0), G.stride(0), per,
+            BM=bm, BN=bn, D=D, PREC=prec, num_warps=warps, num_stages=stages)
+        G[torch.arange(n, device=G.device), targets] -= scale
+    return lse - x_t
+
+
+def _accumulate(dW: torch.Tensor, G: torch.Tensor, hc: torch.Tensor) -> None:
+    """dW += Gᵀ h_c, accumulated in dW's dtype (fp32) by cuBLAS where it can: no bf16 product to add.
+    Under torch.compile the plain form: Dynamo cannot trace addmm's out_dtype (torch 2.11)."""
+    if (dW.is_cuda and dW.dtype == torch.float32 and G.dtype in (torch.bfloat16, torch.float16)
+            and not torch.compiler.is_compiling()):
+        torch.addmm(dW, G.t(), hc, out_dtype=torch.float32, out=dW)
+    else:
+        dW += (G.t() @ hc).to(dW.dtype)
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, W, targets, chunk: int, grad: bool):
+    def forward(ctx, h, W, targets, chunk: int | None, grad: bool):
         """``grad``: also form ∂loss/∂h and ∂loss/∂W (skipped under no_grad, e.g. in validation)."""
         cd = compute_dtype(h)
         N = h.shape[0]
         V = W.shape[0]
-        # rows padded to a multiple of 64: a 50,257-wide output has unaligned rows, and cuBLAS then
-        # falls back to slow kernels; the zero rows give logits of 0 that the row pass never reads
-        Wc = torch.zeros(-(-V // 64) * 64, W.shape[1], device=W.device, dtype=cd)
+        tiles = _use_tiles(h, cd)
+        chunk = chunk or (CHUNK if tiles else ROW_CHUNK)
+        # rows padded: a 50,257-wide output has unaligned rows, and cuBLAS then falls back to slow
+        # kernels; the tiles need whole column blocks. Zero rows give logits of 0 that no loss reads.
+        Wc = torch.zeros(-(-V // PAD) * PAD, W.shape[1], device=W.device, dtype=cd)
         Wc[:V] = W
         loss = torch.empty(N, device=h.device, dtype=torch.promote_types(cd, torch.float32))
         dh = torch.empty(N, h.shape[1], device=h.device, dtype=h.dtype) if grad else None
         dW = torch.zeros(Wc.shape, device=W.device, dtype=torch.promote_types(cd, torch.float32)) if grad else None
+        G = torch.empty(min(chunk, N), Wc.shape[0], device=h.device, dtype=cd) if grad and tiles else None
         with torch.autocast(h.device.type, enabled=False):
             for i in range(0, N, chunk):
                 hc = h[i: i + chunk].to(cd)
-                logits = hc @ Wc.t()
-                loss[i: i + chunk] = _rows(logits, targets[i: i + chunk], V, 1.0 / N, grad)
-                if grad:  # logits now hold ∂loss/∂logits
-                    dh[i: i + chunk] = logits @ Wc
-                    dW += (logits.t() @ hc).to(dW.dtype)
+                if tiles:
+                    g = None if G is None else G[: hc.shape[0]]
+                    loss[i: i + chunk] = _tiles_loss(hc, Wc, targets[i: i + chunk], V, g, 1.0 / N)
+                else:
+                    g = hc @ Wc.t()
+                    loss[i: i + chunk] = _rows(g, targets[i: i + chunk], V, 1.0 / N, grad)
+                if grad:  # g holds ∂loss/∂logits
+                    dh[i: i + chunk] = g @ Wc
+                    _accumulate(dW, g, hc)
         ctx.save_for_backward(dh, None if dW is None else dW[:V])
         ctx.W_dtype = W.dtype
         return loss.mean()
@@ -113,8 +248,9 @@ class LinearCrossEntropy(torch.autograd.Function):
         return dh * g.to(dh.dtype), (dW * g).to(ctx.W_dtype), None, None, None
 
 
-def linear_cross_entropy(h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
-    """Mean cross-entropy of logits h Wᵀ against ``targets``: h (…, d), W (vocab, d), targets (…)."""
+def linear_cross_entropy(h: torch.Tensor, W: torch.Tensor, targets: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """Mean cross-entropy of logits h Wᵀ against ``targets``: h (…, d), W (vocab, d), targets (…).
+    ``chunk``: tokens per chunk (default: :data:`CHUNK` on the tile path, :data:`ROW_CHUNK` otherwise)."""
     # decided here: inside Function.forward grad mode is always off, but a leaf W still requires grad
     grad = torch.is_grad_enabled() and (h.requires_grad or W.requires_grad)
     return LinearCrossEntropy.apply(h.reshape(-1, h.shape[-1]), W, targets.reshape(-1), chunk, grad)
