@@ -44,8 +44,34 @@ def side_by_side(folder: Path) -> None:
         rs = [r for r in json.loads(ce.read_text())["rows"] if r.get("matches_torch")]
         old = next(r for r in rs if (r["block"], r["warps"]) == (4096, 4))
         now = next(r for r in rs if (r["block"], r["warps"]) == linear_ce.ROW_TILE)
-        print(f"| head cross-entropy row pass (2,048 tokens) | {old['ms']:.3f} (4,096 × 4) | {now['ms']:.3f} "
+        print(f"| head row pass, fp32 path (2,048 tokens) | {old['ms']:.3f} (4,096 × 4) | {now['ms']:.3f} "
               f"({now['block']} × {now['warps']}) | `{ce.name}` |")
+
+
+def head(folder: Path) -> None:
+    """The tile head beside the matmul + row-pass head it replaced (benchmarks/scripts/fused_head.sh)."""
+    kern, step = folder / "fused-head.json", folder / "fused-head-step.json"
+    if not (kern.exists() and step.exists()):
+        return
+    k = json.loads(kern.read_text())
+    rs = {r["label"]: r for r in k["rows"]}
+    before, after = rs["before"], rs["after, chosen tiles"]
+    mm = next(r for r in k["rows"] if r["label"].startswith("cuBLAS"))
+    print(f"\n## The tied head + cross-entropy (`{kern.name}`, `{step.name}`; code {k['meta']['commit']})\n")
+    print(f"Loss, ∂h and ∂E at 16 × 512 tokens, vocab 50,257, d = 256, bf16 autocast; device ms per call, each "
+          f"direction replayed as a CUDA graph. *before*: cuBLAS logits in {before['chunk']:,}-token chunks and the "
+          f"Triton row pass; *after*: the tile kernels at {after['chunk']:,}-token chunks, tiles (rows, columns, "
+          f"warps, stages, vocab splits) {tuple(k['meta']['chosen_tiles']['stats'])} for the statistics and "
+          f"{tuple(k['meta']['chosen_tiles']['grad'])} for G. One cuBLAS logits matmul "
+          f"alone takes {mm['ms']:.3f} ms.\n")
+    print("| head | forward + backward ms | loss only (validation) ms | ∂h rel. error | ∂E rel. error |\n|---|---|---|---|---|")
+    for name, r in (("before", before), ("after", after)):
+        print(f"| {name} | {r['total_ms']:.3f} | {r['loss_only_ms']:.3f} | {r['dh_rel_err']:.1e} | {r['dW_rel_err']:.1e} |")
+    print("\nWhole training steps, earlier head vs this one in one process (`speed.py … swap=linear_ce.py`):\n")
+    print("| variant | ms/step | peak GB | MFU |\n|---|---|---|---|")
+    for r in json.loads(step.read_text())["rows"]:
+        mfu = f"{100 * r['mfu_vs_989tflops']:.1f}%" if r.get("mfu_vs_989tflops") else "–"
+        print(f"| {r['label']} | {r['step_ms']:.2f} | {r['peak_mem_gb']:.2f} | {mfu} |")
 
 
 def main() -> None:
@@ -88,6 +114,7 @@ def main() -> None:
     if "mfu_vs_989tflops" in rows.get("gpt_whole_graph", {}):
         print(f"\nGPT baseline MFU, compiled + graph: {100 * rows['gpt_whole_graph']['mfu_vs_989tflops']:.1f}%.")
     side_by_side(folder)
+    head(folder)
     full = folder / "full-schedule" / "summary.json"
     if full.exists():  # benchmarks/scripts/full_schedule.sh
         print("\n## The published 16,000-step schedule, end to end (`benchmarks/scripts/full_schedule.sh`)\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -28,6 +29,7 @@ def command() -> str:
     """This process's command line, with files named by their name only: the folders a result was written
     to (or an earlier module version read from) belong to the machine that ran it, not to the result."""
     args = [os.path.basename(a) if "/" in a and "=" not in a and not a.startswith("-") else a for a in sys.argv]
+    args = [re.sub(r"swap=[^,@\s]*/", "swap=", a) for a in args]  # speed.py's earlier-module option
     return " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable), *args])
 
 
