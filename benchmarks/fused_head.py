@@ -76,7 +76,8 @@ def main() -> None:
               f"dh err {row['dh_rel_err']:.1e}  dW err {row['dW_rel_err']:.1e}", flush=True)
         return row
 
-    hb, Wb = h.detach().to(torch.bfloat16), torch.zeros(50432, d, device="cuda", dtype=torch.bfloat16)
+    Vp = -(-V // linear_ce.PAD) * linear_ce.PAD  # the head's padded rows
+    hb, Wb = h.detach().to(torch.bfloat16), torch.zeros(Vp, d, device="cuda", dtype=torch.bfloat16)
     Wb[:V] = W.detach()
     mm = triton.testing.do_bench_cudagraph(lambda: hb @ Wb.t())
     rows.append({"label": "cuBLAS logits matmul alone (bound for one tile kernel)", "ms": mm,

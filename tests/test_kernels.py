@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from conftest import make_model
 from semsim import kernels
 from semsim.context.channels import CumulativeMean, MultiEMA
+from semsim.kernels import linear_ce
 from semsim.kernels.dispatch import interpret_on_cpu
 from semsim.kernels.linear_ce import linear_cross_entropy
 from semsim.kernels.mlp_force import MLPForce, mlp_force
@@ -152,8 +153,6 @@ def test_fused_pair_force_matches_unfused():
 @pytest.mark.parametrize("path", ["tiles", "rows"])
 @pytest.mark.parametrize("vocab", [50, 5000])  # below and above the row pass's column block
 def test_fused_head_matches_cross_entropy(vocab, path, monkeypatch):
-    from semsim.kernels import linear_ce
-
     if path == "rows":  # the row pass that fp32 and float64 take on CUDA
         monkeypatch.setattr(linear_ce, "_use_tiles", lambda h, cd: False)
     torch.manual_seed(0)

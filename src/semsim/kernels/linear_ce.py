@@ -166,36 +166,34 @@ def _use_tiles(h: torch.Tensor, cd: torch.dtype) -> bool:
     return on_triton(h) and h.shape[-1] <= MAX_D and (not h.is_cuda or cd in (torch.bfloat16, torch.float16))
 
 
+def _launch_plan(tile: tuple, n: int, n_w: int) -> tuple[tuple[int, int], int, dict]:
+    """(grid, vocab tiles per program, launch keywords) of one tile kernel over n rows and n_w vocab rows."""
+    bm, bn, warps, stages, splits = tile
+    n_tiles = n_w // bn
+    per = triton.cdiv(n_tiles, splits)
+    return (triton.cdiv(n, bm), triton.cdiv(n_tiles, per)), per, {"BM": bm, "BN": bn, "num_warps": warps,
+                                                                  "num_stages": stages}
+
+
 def _tiles_loss(hc, Wc, targets, V: int, G: torch.Tensor | None, scale: float) -> torch.Tensor:
     """Per-row loss of one chunk by the tile kernels; with ``G`` (chunk, PAD-padded vocab), also G."""
-    n, d = hc.shape
-    prec = "ieee" if hc.dtype == torch.float32 else "tf32"  # fp32 only in the interpreter
-    D = max(16, triton.next_power_of_2(d))
-    rows = (triton.cdiv(n, HEAD_TILE["stats"][0]), triton.cdiv(n, HEAD_TILE["grad"][0]))
-
-    def splits(tile):  # (vocab tiles per program, programs along the vocab)
-        n_tiles = Wc.shape[0] // tile[1]
-        per = triton.cdiv(n_tiles, tile[4])
-        return per, triton.cdiv(n_tiles, per)
-
-    bm, bn, warps, stages, _ = HEAD_TILE["stats"]
-    per, n_split = splits(HEAD_TILE["stats"])
-    mx = torch.empty(n, n_split, device=hc.device, dtype=torch.float32)
+    (n, d), n_w = hc.shape, Wc.shape[0]
+    common = {"D": max(16, triton.next_power_of_2(d)),
+              "PREC": "ieee" if hc.dtype == torch.float32 else "tf32"}  # fp32 only in the interpreter
+    grid, per, meta = _launch_plan(HEAD_TILE["stats"], n, n_w)
+    mx = torch.empty(n, grid[1], device=hc.device, dtype=torch.float32)
     se = torch.empty_like(mx)
-    _head_stats_kernel[(rows[0], n_split)](
-        hc, Wc, mx, se, n, V, d, Wc.shape[0], hc.stride(0), Wc.stride(0), per, n_split,
-        BM=bm, BN=bn, D=D, PREC=prec, num_warps=warps, num_stages=stages)
+    _head_stats_kernel[grid](hc, Wc, mx, se, n, V, d, n_w, hc.stride(0), Wc.stride(0), per, grid[1],
+                             **common, **meta)
     m = mx.max(1, keepdim=True).values
     lse = (m.squeeze(1) + torch.log2((se * torch.exp2(mx - m)).sum(1))) * math.log(2)
     # the target's logit by one row-wise dot: cheaper than a compare per logit in the kernel
     x_t = (hc.float() * Wc[targets].float()).sum(1)
     if G is not None:
-        bm, bn, warps, stages, _ = HEAD_TILE["grad"]
-        per, n_split = splits(HEAD_TILE["grad"])
+        grid, per, meta = _launch_plan(HEAD_TILE["grad"], n, n_w)
         c = (lse - math.log(scale)) / math.log(2)
-        _head_grad_kernel[(rows[1], n_split)](
-            hc, Wc, c, G, n, d, Wc.shape[0], hc.stride(0), Wc.stride(0), G.stride(0), per,
-            BM=bm, BN=bn, D=D, PREC=prec, num_warps=warps, num_stages=stages)
+        _head_grad_kernel[grid](hc, Wc, c, G, n, d, n_w, hc.stride(0), Wc.stride(0), G.stride(0), per,
+                                **common, **meta)
         G[torch.arange(n, device=G.device), targets] -= scale
     return lse - x_t
 
