@@ -7,8 +7,9 @@ Each variant is ``label=preset[:override,override...][@option,option...]``, opti
 scope (``whole``, ``model``; bare for backward compatibility), ``graph=1`` (the whole step replayed
 as a CUDA graph, :mod:`semsim.training.graphed_step`), ``kernels=reference|fused``,
 ``dtype=bf16|fp32|tf32`` (fp32 eager without autocast; tf32 also allows TF32 matmuls),
-``swap=FILE`` (run an earlier version of one ``semsim.kernels`` module, e.g. ``git show
-REV:src/semsim/kernels/linear_ce.py > old/linear_ce.py``, for a before → after in one process). A step is
+``sdpa=cudnn|flash|efficient`` (only that attention backend), ``swap=FILE`` (run an earlier version of
+one ``semsim.kernels`` module, e.g. ``git show REV:src/semsim/kernels/linear_ce.py > old/linear_ce.py``,
+for a before → after in one process). A step is
 forward + backward + AdamW at the preset's batch (16 × 512 by default); we report the median of
 timed steps after warm-up, tokens/s, each variant's ratio to the first, peak memory and (with
 ``--profile``) the variant's top CUDA kernels over a few more steps.
@@ -92,8 +93,18 @@ def top_kernels(step_fn, n_steps: int, top: int) -> list[dict]:
 
 
 def time_variant(run, steps: int, warmup: int, opts: dict, device: torch.device, profile_top: int = 0) -> dict:
-    with kernels.use(opts["kernels"]), swapped(opts.get("swap")):
+    with kernels.use(opts["kernels"]), swapped(opts.get("swap")), attention_backend(opts.get("sdpa")):
         return _time_variant(run, steps, warmup, opts, device, profile_top)
+
+
+def attention_backend(name: str | None):
+    """Only the named scaled-dot-product-attention backend for the variant (None: PyTorch's choice)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    if not name:
+        return contextlib.nullcontext()
+    return sdpa_kernel([{"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                         "efficient": SDPBackend.EFFICIENT_ATTENTION}[name]])
 
 
 @contextlib.contextmanager
@@ -125,6 +136,8 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
     opt = make_optimizer(model, run.train, device, capturable=graphed)
     # "model": the model's regional compilation (compile_for_training("regional"))
     scope = {"model": "regional"}.get(compile_, compile_)
+    if compile_ != "none":  # Dynamo would reuse an earlier variant's graph where its guards still pass
+        torch._dynamo.reset()  # (e.g. one built under another attention backend)
     fwd = model if compile_ == "none" else model.compile_for_training(scope, run.train.compile_mode)
     B, T = run.train.batch_size, run.model.block_size
     x = torch.randint(0, run.model.vocab_size, (B, T), device=device)
@@ -165,6 +178,7 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
         "cuda_graph": graphed,
         "dtype": opts["dtype"],
         "swap": Path(opts["swap"]).name if opts.get("swap") else None,
+        "sdpa": opts.get("sdpa"),
         "first_step_s": first_step,
         "compile_s": first_step - step if compile_ != "none" else None,  # first step less a timed one
     }

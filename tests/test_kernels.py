@@ -150,14 +150,21 @@ def test_fused_pair_force_matches_unfused():
         assert close(a, b, 1e-12)
 
 
-@pytest.mark.parametrize("path", ["tiles", "rows"])
+@pytest.mark.parametrize("path", ["tiles", "rows", "pointer tiles", "odd tiles"])
 @pytest.mark.parametrize("vocab", [50, 5000])  # below and above the row pass's column block
 def test_fused_head_matches_cross_entropy(vocab, path, monkeypatch):
+    d = 16
     if path == "rows":  # the row pass that fp32 and float64 take on CUDA
         monkeypatch.setattr(linear_ce, "_use_tiles", lambda h, cd: False)
+    if path in ("pointer tiles", "odd tiles"):  # a short last vocab split, rows not filling a block
+        monkeypatch.setattr(linear_ce, "HEAD_TILE", {"stats": (16, 64, 4, 1, 3), "grad": (32, 128, 4, 1, 3)})
+    if path == "pointer tiles":  # the loads of GPUs before Hopper, not tensor descriptors
+        monkeypatch.setattr(linear_ce, "_tma", lambda *t: False)
+    if path == "odd tiles":  # a width below the panel's, in rows too narrow for a tensor descriptor
+        d = 10
     torch.manual_seed(0)
-    h = torch.randn(2, 9, 16, device=DEVICE, requires_grad=True)
-    W = torch.randn(vocab, 16, device=DEVICE, requires_grad=True)
+    h = torch.randn(2, 9, d, device=DEVICE, requires_grad=True)
+    W = torch.randn(vocab, d, device=DEVICE, requires_grad=True)
     t = torch.randint(0, vocab, (2, 9), device=DEVICE)
     ref = F.cross_entropy((h @ W.T).reshape(-1, vocab), t.reshape(-1))
     g_ref = torch.autograd.grad(ref, [h, W])
@@ -168,6 +175,25 @@ def test_fused_head_matches_cross_entropy(vocab, path, monkeypatch):
             with torch.no_grad():  # evaluation: the loss alone
                 assert close(linear_cross_entropy(h, W, t), ref)
         assert close(loss, ref) and all(close(a, b) for a, b in zip(g, g_ref))
+
+
+def test_fused_head_compiles_in_one_graph():
+    """torch.compile takes the tile kernels as one opaque operator (their tensor descriptors are built when
+    they run): one graph, and the loss and gradients of the eager head (in bf16 on CUDA, the tiles' dtype)."""
+    torch.manual_seed(0)
+    h = torch.randn(18, 16, device=DEVICE, requires_grad=True)
+    W = torch.randn(500, 16, device=DEVICE, requires_grad=True)
+    t = torch.randint(0, 500, (18,), device=DEVICE)
+    head = torch.compile(lambda h, W, t: linear_cross_entropy(h, W, t, chunk=5), fullgraph=True)
+    with triton_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=DEVICE == "cuda"):
+        ref = linear_cross_entropy(h, W, t, chunk=5)
+        g_ref = torch.autograd.grad(ref, [h, W])
+        loss = head(h, W, t)
+        g = torch.autograd.grad(loss, [h, W])
+    assert close(loss, ref)
+    tol = 1e-5 if DEVICE == "cpu" else 1e-2  # compiled, ∂E's chunk product is rounded to bf16 before it is added
+    for a, b in zip(g, g_ref):
+        assert ((a - b).norm() / b.norm()).item() < tol
 
 
 @pytest.mark.skipif(DEVICE != "cuda", reason="the tile kernels' bf16 path runs on CUDA")

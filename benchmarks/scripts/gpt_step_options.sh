@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The compiled + graphed GPT step (batch 16 x 512, AdamW, clip 1.0) under the options that could raise its
+# MFU: its top CUDA kernels; each attention backend; Inductor's max-autotune (Triton matmul templates with
+# fused epilogues; the CUDA graph stays ours). Each variant in its own process; results in $OUT.
+# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|autotune]...
+set -uo pipefail
+export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+cd benchmarks
+for what in ${@:-profile sdpa autotune}; do
+  case $what in
+  profile)
+    timeout 200 python3 speed.py --out $OUT/gpt-step-profile.json --steps 20 --warmup 5 --profile 40 \
+      gpt_whole_graph=gpt-baseline@whole,graph=1 2>&1 | grep -v -i warn ;;
+  sdpa)
+    timeout 200 python3 speed.py --out $OUT/gpt-step-sdpa.json --steps 20 --warmup 5 \
+      gpt_cudnn=gpt-baseline@whole,graph=1,sdpa=cudnn gpt_flash=gpt-baseline@whole,graph=1,sdpa=flash \
+      gpt_efficient=gpt-baseline@whole,graph=1,sdpa=efficient 2>&1 | grep -v -i warn ;;
+  autotune)
+    timeout 330 python3 speed.py --out $OUT/gpt-step-autotune.json --steps 20 --warmup 5 \
+      gpt_autotune=gpt-baseline:train.compile_mode=max-autotune-no-cudagraphs@whole,graph=1 \
+      2>&1 | grep -v -i warn ;;
+  esac
+done
