@@ -17,8 +17,8 @@ for what in ${@:-profile sdpa autotune}; do
       gpt_cudnn=gpt-baseline@whole,graph=1,sdpa=cudnn gpt_flash=gpt-baseline@whole,graph=1,sdpa=flash \
       gpt_efficient=gpt-baseline@whole,graph=1,sdpa=efficient 2>&1 | grep -v -i warn ;;
   autotune)
-    timeout 330 python3 speed.py --out $OUT/gpt-step-autotune.json --steps 20 --warmup 5 \
-      gpt_autotune=gpt-baseline:train.compile_mode=max-autotune-no-cudagraphs@whole,graph=1 \
+    timeout 400 python3 speed.py --out $OUT/gpt-step-autotune.json --steps 20 --warmup 5 \
+      gpt_default=gpt-baseline@whole,graph=1 gpt_autotune=gpt-baseline:train.compile_mode=max-autotune-no-cudagraphs@whole,graph=1 \
       2>&1 | grep -v -i warn ;;
   esac
 done
