@@ -55,17 +55,21 @@ def head(folder: Path) -> None:
         return
     k = json.loads(kern.read_text())
     rs = {r["label"]: r for r in k["rows"]}
-    before, after = rs["before"], rs["after, chosen tiles"]
+    ran = {name: list(t) for name, t in linear_ce.HEAD_TILE.items()}
+    before = rs["before"]
+    after = next(r for r in k["rows"] if r["label"] == f"after chunk {linear_ce.CHUNK}" and r.get("tiles") == ran)
+    pointer = rs.get(f"after chunk {linear_ce.CHUNK}, pointer loads")
+    best = rs["after, chosen tiles"]
     mm = next(r for r in k["rows"] if r["label"].startswith("cuBLAS"))
     print(f"\n## The tied head + cross-entropy (`{kern.name}`, `{step.name}`; code {k['meta']['commit']})\n")
     print(f"Loss, ∂h and ∂E at 16 × 512 tokens, vocab 50,257, d = 256, bf16 autocast; device ms per call, each "
-          f"direction replayed as a CUDA graph. *before*: cuBLAS logits in {before['chunk']:,}-token chunks and the "
-          f"Triton row pass; *after*: the tile kernels at {after['chunk']:,}-token chunks, tiles (rows, columns, "
-          f"warps, stages, vocab splits) {tuple(k['meta']['chosen_tiles']['stats'])} for the statistics and "
-          f"{tuple(k['meta']['chosen_tiles']['grad'])} for G. One cuBLAS logits matmul "
-          f"alone takes {mm['ms']:.3f} ms.\n")
+          f"direction replayed as a CUDA graph. *before*: the earlier `linear_ce.py` given as `--before` "
+          f"({before['chunk']:,}-token chunks); *after*: this one at {after['chunk']:,}-token chunks and the tiles "
+          f"(rows, columns, warps, stages, vocab splits) it runs, {tuple(ran['stats'])} for the statistics and "
+          f"{tuple(ran['grad'])} for G. One cuBLAS logits matmul alone takes {mm['ms']:.3f} ms.\n")
     print("| head | forward + backward ms | loss only (validation) ms | ∂h rel. error | ∂E rel. error |\n|---|---|---|---|---|")
-    for name, r in (("before", before), ("after", after)):
+    shown = [("before", before), ("after", after)] + ([("after, pointer loads", pointer)] if pointer else [])
+    for name, r in shown + [(f"best of the tile sweep {tuple(best['tiles']['stats'])} / {tuple(best['tiles']['grad'])}", best)]:
         print(f"| {name} | {r['total_ms']:.3f} | {r['loss_only_ms']:.3f} | {r['dh_rel_err']:.1e} | {r['dW_rel_err']:.1e} |")
     print("\nWhole training steps, earlier head vs this one in one process (`speed.py … swap=linear_ce.py`):\n")
     print("| variant | ms/step | peak GB | MFU |\n|---|---|---|---|")

@@ -2,7 +2,7 @@
 # The compiled + graphed GPT step (batch 16 x 512, AdamW, clip 1.0) under the options that could raise its
 # MFU: its top CUDA kernels; each attention backend; Inductor's max-autotune (Triton matmul templates with
 # fused epilogues; the CUDA graph stays ours). Each variant in its own process; results in $OUT.
-# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|autotune]...
+# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|autotune]...
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -19,6 +19,11 @@ for what in ${@:-profile sdpa autotune}; do
   autotune)
     timeout 400 python3 speed.py --out $OUT/gpt-step-autotune.json --steps 20 --warmup 5 \
       gpt_default=gpt-baseline@whole,graph=1 gpt_autotune=gpt-baseline:train.compile_mode=max-autotune-no-cudagraphs@whole,graph=1 \
+      2>&1 | grep -v -i warn ;;
+  sdpa-repeat)  # the two close backends alternated twice in one process
+    timeout 300 python3 speed.py --out $OUT/gpt-step-sdpa-repeat.json --steps 20 --warmup 5 \
+      flash_1=gpt-baseline@whole,graph=1,sdpa=flash cudnn_1=gpt-baseline@whole,graph=1,sdpa=cudnn \
+      flash_2=gpt-baseline@whole,graph=1,sdpa=flash cudnn_2=gpt-baseline@whole,graph=1,sdpa=cudnn \
       2>&1 | grep -v -i warn ;;
   esac
 done
