@@ -2,7 +2,7 @@
 # The compiled + graphed GPT step (batch 16 x 512, AdamW, clip 1.0) under the options that could raise its
 # MFU: its top CUDA kernels; each attention backend; Inductor's max-autotune (Triton matmul templates with
 # fused epilogues; the CUDA graph stays ours). Each variant in its own process; results in $OUT.
-# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|autotune]...
+# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|sdpa-graph|autotune]...
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -24,6 +24,11 @@ for what in ${@:-profile sdpa autotune}; do
     timeout 300 python3 speed.py --out $OUT/gpt-step-sdpa-repeat.json --steps 20 --warmup 5 \
       flash_1=gpt-baseline@whole,graph=1,sdpa=flash cudnn_1=gpt-baseline@whole,graph=1,sdpa=cudnn \
       flash_2=gpt-baseline@whole,graph=1,sdpa=flash cudnn_2=gpt-baseline@whole,graph=1,sdpa=cudnn \
+      2>&1 | grep -v -i warn ;;
+  sdpa-graph)  # the same, the graphed step without compilation
+    timeout 200 python3 speed.py --out $OUT/gpt-step-sdpa-graph.json --steps 20 --warmup 5 \
+      flash_1=gpt-baseline@graph=1,sdpa=flash cudnn_1=gpt-baseline@graph=1,sdpa=cudnn \
+      flash_2=gpt-baseline@graph=1,sdpa=flash cudnn_2=gpt-baseline@graph=1,sdpa=cudnn \
       2>&1 | grep -v -i warn ;;
   esac
 done
