@@ -28,10 +28,7 @@ class GPTConfig:
     n_positions: int | None = None  # rows of the position table (None: block_size); published: 1024
 
 
-# Attention without cuDNN's kernels, which PyTorch would pick first on an H100. Training: at d_head 32 flash took
-# 0.04-0.10 ms less per step, graphed or compiled (benchmarks/results/gpt-step/gpt-step-sdpa-*.json). Decoding:
-# the key length changes every call, and cuDNN builds a plan per shape (~50 ms each on an H100).
-_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+_DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 class CausalSelfAttention(nn.Module):
@@ -47,9 +44,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is None:
-            with sdpa_kernel(_BACKENDS):
-                y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
-                                                   dropout_p=self.dropout if self.training else 0.0)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
         else:
             state, block = cache
             past = state.pos
@@ -57,7 +52,9 @@ class CausalSelfAttention(nn.Module):
             mask = None
             if past > 0 and T > 1:  # query i (absolute past + i) sees keys s ≤ past + i
                 mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
-            with sdpa_kernel(_BACKENDS):
+            # Decoding changes the key length every call; cuDNN's attention builds a plan per shape
+            # (~50 ms each on an H100), so decoding keeps to the shape-agnostic kernels.
+            with sdpa_kernel(_DECODE_BACKENDS):
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=past == 0 and T > 1)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
