@@ -13,5 +13,7 @@ for p in "$@"; do
   python3 -m semsim train --preset "$p" --out "/tmp/full-schedule-$p" --force data.corpus=tinyshakespeare \
     train.progress=false > "$OUT/$p.log" 2>&1
   echo "$p: rc $? command_wall_s $(( $(date +%s) - start ))" | tee -a "$OUT/$p.log"
+  # the log names the run's paths by role, not by where this machine keeps them
+  sed -i -e "s|$PWD/||g" -e "s|$HOME/.cache/semsim|~/.cache/semsim|g" -e "s|/tmp/full-schedule-$p|RUN|g" "$OUT/$p.log"
   cp "/tmp/full-schedule-$p/metrics.jsonl" "$OUT/$p.metrics.jsonl"
 done

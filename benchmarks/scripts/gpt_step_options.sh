@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The compiled + graphed GPT step (batch 16 x 512, AdamW, clip 1.0) under the options that could raise its
 # MFU: its top CUDA kernels; each attention backend; Inductor's max-autotune (Triton matmul templates with
-# fused epilogues; the CUDA graph stays ours). Each variant in its own process; results in $OUT.
+# fused epilogues; the CUDA graph stays ours). Each option runs in a process of its own, its variants side by
+# side in that one process (each compiled variant after torch._dynamo.reset()); results in $OUT.
 # Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|sdpa-graph|autotune]...
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
