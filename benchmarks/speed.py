@@ -7,7 +7,9 @@ Each variant is ``label=preset[:override,override...][@option,option...]``, opti
 scope (``whole``, ``model``; bare for backward compatibility), ``graph=1`` (the whole step replayed
 as a CUDA graph, :mod:`semsim.training.graphed_step`), ``kernels=reference|fused``,
 ``dtype=bf16|fp32|tf32`` (fp32 eager without autocast; tf32 also allows TF32 matmuls),
-``sdpa=cudnn|flash|efficient`` (only that attention backend), ``swap=FILE`` (run an earlier version of
+``sdpa=cudnn|flash|efficient`` (only that attention backend), ``clip=separate`` (``clip_grad_norm_``
+then ``step()``, as before clipping was folded into the fused AdamW), ``inductor=FLAG+FLAG`` (Inductor
+config flags switched on, e.g. ``coordinate_descent_tuning``), ``swap=FILE`` (run an earlier version of
 one ``semsim.kernels`` module, e.g. ``git show REV:src/semsim/kernels/linear_ce.py > old/linear_ce.py``,
 for a before → after in one process). A step is
 forward + backward + AdamW at the preset's batch (16 × 512 by default); we report the median of
@@ -27,11 +29,13 @@ import time
 from pathlib import Path
 
 import torch
+import torch._inductor.config  # noqa: F401 - the inductor= option patches it
 
 from semsim import kernels
 from provenance import provenance, random_model  # sibling scripts
 from side_by_side import load_version
 from semsim.presets import get_preset
+from semsim.training.clipping import clip_and_step
 from semsim.training.graphed_step import GraphedTrainStep
 from semsim.training.trainer import make_optimizer
 
@@ -57,16 +61,32 @@ def parse_options(opts: str, default_compile: str) -> dict:
     return o
 
 
-def eager_step(model, fwd, opt, x, y, autocast):
+def clip_then_step(opt, params, max_norm):
+    """The clip as a pass of its own over the gradients, then the optimiser (``clip=separate``)."""
+    norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    opt.step()
+    return norm
+
+
+class SeparateClipGraphedStep(GraphedTrainStep):
+    """The graphed step with :func:`clip_then_step` in place of :func:`clip_and_step`."""
+
+    def _step(self):
+        with self.autocast():
+            out = self.fwd(self.x, targets=self.y)
+        out.objective.backward()
+        return out.loss.detach(), clip_then_step(self.opt, self.model.parameters(), self.clip)
+
+
+def eager_step(model, fwd, opt, x, y, autocast, clip=clip_and_step):
     """One eager training step on (x, y) as a no-argument callable: forward (under ``autocast()``), backward,
-    clip at 1.0, AdamW."""
+    clip at 1.0 and AdamW (``clip``)."""
 
     def step():
         with autocast():
             out = fwd(x, targets=y)
         out.objective.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        clip(opt, model.parameters(), 1.0)
         opt.zero_grad(set_to_none=True)
 
     return step
@@ -93,7 +113,9 @@ def top_kernels(step_fn, n_steps: int, top: int) -> list[dict]:
 
 
 def time_variant(run, steps: int, warmup: int, opts: dict, device: torch.device, profile_top: int = 0) -> dict:
-    with kernels.use(opts["kernels"]), swapped(opts.get("swap")), attention_backend(opts.get("sdpa")):
+    flags = {name: True for name in filter(None, opts.get("inductor", "").split("+"))}
+    with kernels.use(opts["kernels"]), swapped(opts.get("swap")), attention_backend(opts.get("sdpa")), \
+            torch._inductor.config.patch(flags):
         return _time_variant(run, steps, warmup, opts, device, profile_top)
 
 
@@ -149,10 +171,12 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
     times = []
     use_bf16 = cuda and opts["dtype"] == "bf16"
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
+    separate = opts.get("clip") == "separate"
     if graphed:
-        train_step = functools.partial(GraphedTrainStep(model, fwd, opt, 1.0, autocast), x, y)
+        graph_step = (SeparateClipGraphedStep if separate else GraphedTrainStep)(model, fwd, opt, 1.0, autocast)
+        train_step = functools.partial(graph_step, x, y)
     else:
-        train_step = eager_step(model, fwd, opt, x, y, autocast)
+        train_step = eager_step(model, fwd, opt, x, y, autocast, clip_then_step if separate else clip_and_step)
     for i in range(warmup + steps):
         sync()
         t0 = time.perf_counter()
@@ -179,6 +203,8 @@ def _time_variant(run, steps, warmup, opts, device, profile_top):
         "dtype": opts["dtype"],
         "swap": Path(opts["swap"]).name if opts.get("swap") else None,
         "sdpa": opts.get("sdpa"),
+        "clip": opts.get("clip", "folded"),
+        "inductor": opts["inductor"].split("+") if opts.get("inductor") else None,
         "first_step_s": first_step,
         "compile_s": first_step - step if compile_ != "none" else None,  # first step less a timed one
     }

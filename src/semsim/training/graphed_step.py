@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from semsim.training.clipping import clip_and_step
+
 
 class GraphedTrainStep:
     def __init__(self, model: torch.nn.Module, fwd, optimizer: torch.optim.Optimizer, grad_clip: float,
@@ -31,8 +33,7 @@ class GraphedTrainStep:
         with self.autocast():
             out = self.fwd(self.x, targets=self.y)
         out.objective.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
-        self.opt.step()
+        gnorm = clip_and_step(self.opt, self.model.parameters(), self.clip)
         return out.loss.detach(), gnorm
 
     def set_lr(self, lr: float) -> None:

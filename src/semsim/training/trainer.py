@@ -30,6 +30,7 @@ from semsim.evaluation import evaluate
 from semsim.models import build_model
 from semsim.training import distributed
 from semsim.training.checkpoint import load_model, load_training_state, recover, save_checkpoint, save_model
+from semsim.training.clipping import clip_and_step
 from semsim.training.graphed_step import GraphedTrainStep
 from semsim.training.monitor import read_rows, trend_warnings
 from semsim.training.schedule import cosine_hold_multiplier, lr_multiplier
@@ -219,8 +220,7 @@ class Trainer:
                 out = self.fwd(x, targets=y)
             (out.objective / tc.grad_accum).backward()
             loss_sum += out.loss.detach()
-        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        self.optimizer.step()
+        gnorm = clip_and_step(self.optimizer, self.model.parameters(), tc.grad_clip)
         self.optimizer.zero_grad(set_to_none=True)
         return loss_sum, gnorm
 
