@@ -3,7 +3,7 @@
 # tokens/s, peak memory (and compile time where compiled) of the five published-size presets, batch
 # 16 x 512, AdamW, clip 1.0, random tokens, median of 20 steps after 5; then the top CUDA kernels of
 # each fused variant. graph=1: the whole step replayed as a CUDA graph (eager, or compiled in `compile`).
-# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|fp32|compile|compile-pair]; results in $OUT.
+# Usage: bash benchmarks/scripts/fused_kernels.sh [eager|fp32|compile|compile-pair|combo]; results in $OUT.
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -38,4 +38,16 @@ compile-pair)
     TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d) \
       python3 speed.py --out $OUT/fused_kernels_compile_${v%%=*}.json --steps 20 --warmup 5 $v 2>&1 | grep -v -i warn
   done ;;
+combo)
+  # Inductor's combo kernels (independent small kernels launched as one) off and on, each compiled variant
+  # beside its pair in one process, with Inductor's caches off so each pair member compiles from scratch
+  TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d) \
+    timeout 560 python3 speed.py --out $OUT/fused_kernels_combo.json --steps 20 --warmup 5 \
+    gpt_whole=gpt-baseline@whole,graph=1 gpt_whole_combo=gpt-baseline@whole,graph=1,inductor=combo_kernels \
+    splm_multixi_regional=splm-multixi@model,graph=1 \
+    splm_multixi_regional_combo=splm-multixi@model,graph=1,inductor=combo_kernels \
+    sq3_regional=splm-multixi-sq3@model,graph=1 sq3_regional_combo=splm-multixi-sq3@model,graph=1,inductor=combo_kernels \
+    sq3_whole=splm-multixi-sq3@whole,graph=1 sq3_whole_combo=splm-multixi-sq3@whole,graph=1,inductor=combo_kernels \
+    splm_multixi_whole=splm-multixi@whole,graph=1 \
+    splm_multixi_whole_combo=splm-multixi@whole,graph=1,inductor=combo_kernels 2>&1 | grep -v -i warn ;;
 esac
