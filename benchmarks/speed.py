@@ -119,14 +119,25 @@ def time_variant(run, steps: int, warmup: int, opts: dict, device: torch.device,
         return _time_variant(run, steps, warmup, opts, device, profile_top)
 
 
+@contextlib.contextmanager
 def attention_backend(name: str | None):
-    """Only the named scaled-dot-product-attention backend for the variant (None: PyTorch's choice)."""
+    """Only the named scaled-dot-product-attention backend for the variant (None: the code's own choice),
+    also where the GPT names its training backends (``gpt.TRAIN_BACKENDS``)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    from semsim.models import gpt
+
     if not name:
-        return contextlib.nullcontext()
-    return sdpa_kernel([{"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
-                         "efficient": SDPBackend.EFFICIENT_ATTENTION}[name]])
+        yield
+        return
+    backend = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+               "efficient": SDPBackend.EFFICIENT_ATTENTION}[name]
+    saved, gpt.TRAIN_BACKENDS = gpt.TRAIN_BACKENDS, [backend]
+    try:
+        with sdpa_kernel([backend]):
+            yield
+    finally:
+        gpt.TRAIN_BACKENDS = saved
 
 
 @contextlib.contextmanager

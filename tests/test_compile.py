@@ -45,14 +45,16 @@ def test_fock_refuses_cuda_graphs_with_a_warning():
 
 
 def test_gpt_compiled_whole_matches_eager():
-    """The GPT's whole-graph compile (with Inductor's combo kernels) gives eager's loss and gradients."""
+    """The GPT's whole-graph compile (Inductor's combo kernels, launch overlap on a GPU) gives eager's loss
+    and gradients."""
     torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg = get_preset("gpt-tiny").model
     cfg.vocab_size, cfg.n_layer, cfg.d_model, cfg.n_head, cfg.block_size = 97, 2, 32, 4, 32
-    eager = make_model(cfg).train()
-    compiled = make_model(cfg).train()
+    eager = make_model(cfg).train().to(device)
+    compiled = make_model(cfg).train().to(device)
     compiled.load_state_dict(eager.state_dict())
-    x = torch.randint(0, cfg.vocab_size, (2, cfg.block_size))
+    x = torch.randint(0, cfg.vocab_size, (2, cfg.block_size), device=device)
     l1, l2 = eager(x, targets=x).loss, compiled.compile_for_training()(x, targets=x).loss
     torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-6)
     g1 = torch.autograd.grad(l1, list(eager.parameters()))

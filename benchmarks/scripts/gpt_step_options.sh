@@ -3,7 +3,7 @@
 # MFU: its top CUDA kernels; each attention backend; Inductor's max-autotune (Triton matmul templates with
 # fused epilogues; the CUDA graph stays ours) and other Inductor flags; clipping folded into AdamW or not. Each option runs in a process of its own, its variants side by
 # side in that one process (each compiled variant after torch._dynamo.reset()); results in $OUT.
-# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|sdpa-graph|autotune|clip|inductor|combo]...
+# Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|sdpa-graph|autotune|clip|inductor|combo|final|cold]...
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -40,6 +40,17 @@ for what in ${@:-profile sdpa autotune}; do
       gpt_combo=gpt-baseline@whole,graph=1 gpt_combo_pdl=gpt-baseline@whole,graph=1,inductor=triton.enable_pdl \
       gpt_combo_benchmarked=gpt-baseline@whole,graph=1,inductor=benchmark_combo_kernel \
       gpt_combo_flash=gpt-baseline@whole,graph=1,sdpa=flash gpt_combo_2=gpt-baseline@whole,graph=1 \
+      2>&1 | grep -v -i warn ;;
+  final)  # the code's choice (flash first, combo kernels, launch overlap) against cuDNN attention, alternated
+    timeout 400 python3 speed.py --out $OUT/gpt-step-final.json --steps 20 --warmup 5 \
+      compiled_1=gpt-baseline@whole,graph=1 compiled_cudnn_1=gpt-baseline@whole,graph=1,sdpa=cudnn \
+      compiled_2=gpt-baseline@whole,graph=1 compiled_cudnn_2=gpt-baseline@whole,graph=1,sdpa=cudnn \
+      graphed_1=gpt-baseline@graph=1 graphed_cudnn_1=gpt-baseline@graph=1,sdpa=cudnn \
+      graphed_2=gpt-baseline@graph=1 graphed_cudnn_2=gpt-baseline@graph=1,sdpa=cudnn \
+      2>&1 | grep -v -i warn ;;
+  cold)  # the compiled + graphed GPT in a process of its own with empty Inductor and Triton caches
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) TRITON_CACHE_DIR=$(mktemp -d) timeout 200 python3 speed.py \
+      --out $OUT/gpt-step-cold.json --steps 20 --warmup 5 gpt_whole_graph=gpt-baseline@whole,graph=1 \
       2>&1 | grep -v -i warn ;;
   sdpa-repeat)  # the two close backends alternated twice in one process
     timeout 300 python3 speed.py --out $OUT/gpt-step-sdpa-repeat.json --steps 20 --warmup 5 \

@@ -29,6 +29,11 @@ class GPTConfig:
 
 
 _DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+# Training attention, first usable backend first. PyTorch would take cuDNN's on an H100; at d_head 32 flash took
+# 0.03-0.14 ms less per step in each of six pairs side by side (benchmarks/results/gpt-step/gpt-step-sdpa-*.json,
+# gpt-step-combo.json, gpt-step-final.json). A module global so a benchmark can set another order.
+TRAIN_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                  SDPBackend.MATH]
 
 
 class CausalSelfAttention(nn.Module):
@@ -44,7 +49,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
         if cache is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0)
+            with sdpa_kernel(TRAIN_BACKENDS, set_priority=True):
+                y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                                   dropout_p=self.dropout if self.training else 0.0)
         else:
             state, block = cache
             past = state.pos
@@ -110,13 +117,16 @@ class GPT(LanguageModel):
 
     def compile_for_training(self, scope: str = "whole", mode: str | None = None) -> nn.Module:
         """One graph of the whole model (``scope`` aside: there is no repeated region to compile alone), with
-        Inductor's combo kernels, which launch independent small kernels (LayerNorm, GELU, casts) as one:
-        5.13 → 4.94 ms per compiled + graphed step on an H100, side by side in one process
-        (benchmarks/results/fused-kernels/fused_kernels_combo.json). The SPLM family leaves them off: they
+        Inductor's combo kernels, which launch independent small kernels (LayerNorm, GELU, casts) as one, and
+        programmatic dependent launch (Hopper and later: a kernel starts while the one before it drains).
+        On an H100, compiled + graphed, side by side in one process: combo kernels 5.13 → 4.94 ms per step
+        (benchmarks/results/fused-kernels/fused_kernels_combo.json), then launch overlap 4.93 → 4.81 ms
+        (benchmarks/results/gpt-step/gpt-step-combo.json). The SPLM family leaves combo kernels off: they
         slowed its SQ3 whole graph from 7.95 to 9.87 ms."""
         from torch._inductor import list_mode_options
 
-        return torch.compile(self, options={**list_mode_options(mode or "default"), "combo_kernels": True})
+        options = {**list_mode_options(mode or "default"), "combo_kernels": True, "triton.enable_pdl": True}
+        return torch.compile(self, options=options)
 
     @property
     def max_positions(self) -> int:
