@@ -30,7 +30,7 @@ class GPTConfig:
 
 _DECODE_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 # Training attention, first usable backend first. PyTorch would take cuDNN's on an H100; at d_head 32 flash took
-# 0.03-0.14 ms less per step in each of six pairs side by side (benchmarks/results/gpt-step/gpt-step-sdpa-*.json,
+# 0.03-0.30 ms less per step in all ten side-by-side comparisons (benchmarks/results/gpt-step/gpt-step-sdpa*.json,
 # gpt-step-combo.json, gpt-step-final.json). A module global so a benchmark can set another order.
 TRAIN_BACKENDS = [SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
                   SDPBackend.MATH]
@@ -121,8 +121,9 @@ class GPT(LanguageModel):
         programmatic dependent launch (Hopper and later: a kernel starts while the one before it drains).
         On an H100, compiled + graphed, side by side in one process: combo kernels 5.13 → 4.94 ms per step
         (benchmarks/results/fused-kernels/fused_kernels_combo.json), then launch overlap 4.93 → 4.81 ms
-        (benchmarks/results/gpt-step/gpt-step-combo.json). The SPLM family leaves combo kernels off: they
-        slowed its SQ3 whole graph from 7.95 to 9.87 ms."""
+        (benchmarks/results/gpt-step/gpt-step-combo.json). Both lengthen the build: a cold compile took 31.5 s
+        instead of 19.6 s, repaid after ~40,000 steps. The SPLM family leaves combo kernels off: they slowed its
+        SQ3 whole graph from 7.95 to 9.87 ms."""
         from torch._inductor import list_mode_options
 
         options = {**list_mode_options(mode or "default"), "combo_kernels": True, "triton.enable_pdl": True}
