@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The compiled + graphed GPT step (batch 16 x 512, AdamW, clip 1.0) under the options that could raise its
 # MFU: its top CUDA kernels; each attention backend; Inductor's max-autotune (Triton matmul templates with
-# fused epilogues; the CUDA graph stays ours) and other Inductor flags; clipping folded into AdamW or not. Each option runs in a process of its own, its variants side by
-# side in that one process (each compiled variant after torch._dynamo.reset()); results in $OUT.
+# fused epilogues; the CUDA graph stays ours) and other Inductor flags; clipping folded into AdamW or not.
+# Each option runs in a process of its own, its variants side by side in that one process (each compiled
+# variant after torch._dynamo.reset()); results in $OUT.
 # Usage: bash benchmarks/scripts/gpt_step_options.sh [profile|sdpa|sdpa-repeat|sdpa-graph|autotune|clip|inductor|combo|final|cold]...
 set -uo pipefail
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
@@ -35,7 +36,7 @@ for what in ${@:-profile sdpa autotune}; do
       gpt_combo_kernels=gpt-baseline@whole,graph=1,inductor=combo_kernels \
       gpt_aggressive_fusion=gpt-baseline@whole,graph=1,inductor=aggressive_fusion \
       gpt_default_2=gpt-baseline@whole,graph=1 2>&1 | grep -v -i warn ;;
-  combo)  # the GPT's compile now has combo kernels on (GPTs compile_for_training); what else helps beside them
+  combo)  # the GPT's compile now has combo kernels on (GPT.compile_for_training); what else helps beside them
     timeout 500 python3 speed.py --out $OUT/gpt-step-combo.json --steps 20 --warmup 5 \
       gpt_combo=gpt-baseline@whole,graph=1 gpt_combo_pdl=gpt-baseline@whole,graph=1,inductor=triton.enable_pdl \
       gpt_combo_benchmarked=gpt-baseline@whole,graph=1,inductor=benchmark_combo_kernel \

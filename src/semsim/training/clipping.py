@@ -21,7 +21,7 @@ def clip_and_step(optimizer: torch.optim.Optimizer, params: Iterable[torch.Tenso
     the gradients are divided by max(1, (‖g‖ + 1e-6) / max_norm) instead of multiplied by its inverse."""
     params = [p for p in params if p.grad is not None]
     norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-    if not optimizer.defaults.get("fused") or hasattr(optimizer, "grad_scale"):  # a GradScaler's scale is set
+    if not optimizer.defaults.get("fused") or hasattr(optimizer, "grad_scale"):  # a scale set by someone else stays
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
         optimizer.step()
         return norm
