@@ -22,9 +22,9 @@ import triton.testing
 
 from provenance import provenance  # sibling scripts
 from side_by_side import function_times, load_version
+from speed import H100_BF16_DENSE_TFLOPS
 from semsim.kernels import linear_ce
 
-H100_BF16_DENSE_TFLOPS = 989.0  # NVIDIA H100 SXM datasheet, dense bf16
 # (rows, vocab columns, warps, pipeline stages, vocab splits)
 TILES = [(128, 128, 8, 2, 4), (128, 128, 4, 2, 4), (128, 64, 4, 3, 4), (128, 64, 8, 3, 4), (128, 64, 8, 4, 4),
          (128, 64, 8, 2, 4), (64, 128, 4, 2, 4), (64, 128, 8, 2, 4), (64, 64, 4, 3, 4), (64, 64, 4, 4, 4)]

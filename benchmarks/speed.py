@@ -71,11 +71,7 @@ def clip_then_step(opt, params, max_norm):
 class SeparateClipGraphedStep(GraphedTrainStep):
     """The graphed step with :func:`clip_then_step` in place of :func:`clip_and_step`."""
 
-    def _step(self):
-        with self.autocast():
-            out = self.fwd(self.x, targets=self.y)
-        out.objective.backward()
-        return out.loss.detach(), clip_then_step(self.opt, self.model.parameters(), self.clip)
+    clip_and_step = staticmethod(clip_then_step)
 
 
 def eager_step(model, fwd, opt, x, y, autocast, clip=clip_and_step):
